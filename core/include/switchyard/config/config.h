@@ -1,0 +1,110 @@
+/// @file switchyard/config/config.h
+/// @brief The gateway configuration: its model, loading and validation.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace switchyard {
+
+/// Thrown while loading configuration (control plane only).
+class ConfigError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ListenAddress {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;
+  std::string toString() const { return host + ":" + std::to_string(port); }
+};
+
+struct ServerConfig {
+  ListenAddress listen{"127.0.0.1", 8080};
+  int max_connections = 12000;
+  int keep_alive_timeout_s = 5;
+  int max_keep_alive_requests = 10000;
+  size_t max_body_bytes = 32u * 1024 * 1024;
+  int thread_stack_kb = 256;
+  int listen_backlog = 4096;
+  int drain_timeout_s = 30;
+};
+
+struct AdminConfig {
+  ListenAddress listen{"127.0.0.1", 8081};
+};
+
+struct PluginsConfig {
+  std::vector<std::filesystem::path> dirs; ///< absolute after loading
+  std::filesystem::path cache_dir;         ///< absolute after loading
+  int poll_interval_ms = 1000;
+  int drain_timeout_s = 600;
+};
+
+struct UpstreamTimeouts {
+  std::chrono::milliseconds connect{5000};
+  std::chrono::milliseconds first_byte{60000};
+  std::chrono::milliseconds idle{60000};
+  std::chrono::milliseconds total{600000};
+};
+
+struct ProviderConfig {
+  std::string name;
+  std::string type;
+  std::string base_url;
+  std::string api_key_env; ///< the key itself is read from the environment, never stored here
+  UpstreamTimeouts timeouts;
+  int max_idle_connections = 64;
+  std::string config_json = "{}";
+};
+
+struct ModelRoute {
+  std::string name;
+  std::string provider;
+  std::string upstream_model;
+};
+
+/// A component block of a list ("auth", "log_sinks", "analytics").
+struct ComponentConfig {
+  std::string name;
+  std::string type;
+  std::string config_json = "{}";
+};
+
+struct GatewayConfig {
+  std::filesystem::path source; ///< the file it came from, if any
+  ServerConfig server;
+  AdminConfig admin;
+  PluginsConfig plugins;
+  std::map<std::string, ProviderConfig> providers;
+  std::map<std::string, ModelRoute> models;
+  std::vector<ComponentConfig> auth;
+  std::vector<ComponentConfig> log_sinks;
+  std::vector<ComponentConfig> analytics;
+  std::string log_level = "info";
+};
+using GatewayConfigSharedPtr = std::shared_ptr<const GatewayConfig>;
+
+/**
+ * Parses and validates a configuration document.
+ * @param text the JSON text.
+ * @param base_dir relative paths in the document resolve against it.
+ * @param exe_dir the binary's folder, for the default plugin directories.
+ * @throw ConfigError naming the offending field.
+ */
+GatewayConfig parseConfig(const std::string& text, const std::filesystem::path& base_dir,
+                          const std::filesystem::path& exe_dir);
+
+/// Reads and parses a configuration file. @throw ConfigError.
+GatewayConfig loadConfigFile(const std::filesystem::path& file, const std::filesystem::path& exe_dir);
+
+/// The folder the running binary lives in.
+std::filesystem::path executableDir();
+
+} // namespace switchyard

@@ -1,0 +1,48 @@
+/// @file switchyard/log/call_record.h
+/// @brief The record of one call (schema "switchyard.call.v1") handed to log sinks and analytics.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "switchyard/common/api_error.h"
+#include "switchyard/plugin/plugin_types.h"
+
+namespace switchyard {
+
+struct TokenUsage {
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t total_tokens = 0;
+};
+
+struct CallRecord {
+  std::string request_id;
+  int64_t start_unix_ms = 0;
+  std::chrono::steady_clock::time_point start{};
+  std::optional<double> ttfb_ms;     ///< first upstream response byte, from the start
+  std::optional<double> upstream_ms; ///< time spent waiting on the upstream
+  double latency_ms = 0;
+  Principal principal;
+  std::string client_address;
+  std::string endpoint;
+  std::string operation;
+  std::string model;
+  std::string provider;
+  std::string provider_type;
+  std::string upstream_model;
+  bool stream = false;
+  bool partial = false; ///< a stream that ended in an error after bytes reached the client
+  int status = 0;
+  int upstream_status = 0;
+  std::string upstream_failure; ///< failure class when the upstream exchange broke
+  std::optional<TokenUsage> usage;
+  std::optional<ApiError> error;
+
+  /// The JSON object sinks receive. Never contains key material.
+  std::string toJson() const;
+};
+
+} // namespace switchyard

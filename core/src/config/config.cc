@@ -1,0 +1,296 @@
+#include "switchyard/config/config.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+namespace switchyard {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+[[noreturn]] void fail(const std::string& where, const std::string& what) {
+  throw ConfigError(where + ": " + what);
+}
+
+void rejectUnknownKeys(const json& obj, const std::string& where,
+                       std::initializer_list<const char*> allowed) {
+  std::set<std::string> known(allowed.begin(), allowed.end());
+  for (const auto& [key, value] : obj.items()) {
+    if (known.count(key) == 0) {
+      fail(where, "unknown field \"" + key + "\"");
+    }
+  }
+}
+
+const json& objectAt(const json& parent, const char* key, const std::string& where) {
+  static const json kEmpty = json::object();
+  auto it = parent.find(key);
+  if (it == parent.end()) {
+    return kEmpty;
+  }
+  if (!it->is_object()) {
+    fail(where + "." + key, "must be an object");
+  }
+  return *it;
+}
+
+std::string stringAt(const json& obj, const char* key, const std::string& where,
+                     const std::string& fallback, bool required = false) {
+  auto it = obj.find(key);
+  if (it == obj.end()) {
+    if (required) {
+      fail(where + "." + key, "is required");
+    }
+    return fallback;
+  }
+  if (!it->is_string()) {
+    fail(where + "." + key, "must be a string");
+  }
+  return it->get<std::string>();
+}
+
+int64_t intAt(const json& obj, const char* key, const std::string& where, int64_t fallback,
+              int64_t min, int64_t max) {
+  auto it = obj.find(key);
+  if (it == obj.end()) {
+    return fallback;
+  }
+  if (!it->is_number_integer()) {
+    fail(where + "." + key, "must be an integer");
+  }
+  int64_t v = it->get<int64_t>();
+  if (v < min || v > max) {
+    fail(where + "." + key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+  }
+  return v;
+}
+
+ListenAddress parseListen(const std::string& text, const std::string& where) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    fail(where, "must be host:port, got \"" + text + "\"");
+  }
+  ListenAddress out;
+  out.host = text.substr(0, colon);
+  if (out.host.size() > 2 && out.host.front() == '[' && out.host.back() == ']') {
+    out.host = out.host.substr(1, out.host.size() - 2);
+  }
+  const std::string port = text.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) > 65535) {
+    fail(where, "bad port in \"" + text + "\"");
+  }
+  out.port = static_cast<uint16_t>(std::stoi(port));
+  return out;
+}
+
+fs::path resolve(const fs::path& base, const std::string& p) {
+  fs::path path(p);
+  return (path.is_absolute() ? path : base / path).lexically_normal();
+}
+
+bool isValidName(const std::string& s) {
+  if (s.empty() || s.size() > 128) {
+    return false;
+  }
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+          c == '/' || c == ':' || c == '@')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::vector<ComponentConfig> parseComponents(const json& root, const char* key, bool names_required) {
+  std::vector<ComponentConfig> out;
+  auto it = root.find(key);
+  if (it == root.end()) {
+    return out;
+  }
+  if (!it->is_array()) {
+    fail(key, "must be an array");
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& item = (*it)[i];
+    const std::string where = std::string(key) + "[" + std::to_string(i) + "]";
+    if (!item.is_object()) {
+      fail(where, "must be an object");
+    }
+    rejectUnknownKeys(item, where, {"name", "type", "config"});
+    ComponentConfig c;
+    c.type = stringAt(item, "type", where, "", true);
+    c.name = stringAt(item, "name", where, c.type, names_required);
+    if (!isValidName(c.name)) {
+      fail(where + ".name", "must be 1-128 characters of [A-Za-z0-9-_.]");
+    }
+    if (!names.insert(c.name).second) {
+      fail(where + ".name", "duplicate name \"" + c.name + "\"");
+    }
+    if (item.contains("config")) {
+      if (!item["config"].is_object()) {
+        fail(where + ".config", "must be an object");
+      }
+      c.config_json = item["config"].dump();
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+} // namespace
+
+fs::path executableDir() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::current_path() : self.parent_path();
+}
+
+GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, const fs::path& exe_dir) {
+  json root = json::parse(text, nullptr, false, /*ignore_comments=*/true);
+  if (root.is_discarded()) {
+    throw ConfigError("config is not valid JSON");
+  }
+  if (!root.is_object()) {
+    throw ConfigError("config must be a JSON object");
+  }
+  rejectUnknownKeys(root, "config", {"server", "admin", "plugins", "providers", "models", "auth",
+                                     "log_sinks", "analytics", "logging", "$schema", "_comment"});
+  GatewayConfig cfg;
+
+  const json& server = objectAt(root, "server", "config");
+  rejectUnknownKeys(server, "server",
+                    {"listen", "max_connections", "keep_alive_timeout_s", "max_keep_alive_requests",
+                     "max_body_bytes", "thread_stack_kb", "listen_backlog", "drain_timeout_s"});
+  cfg.server.listen = parseListen(stringAt(server, "listen", "server", "127.0.0.1:8080"), "server.listen");
+  cfg.server.max_connections = static_cast<int>(intAt(server, "max_connections", "server", 12000, 1, 1000000));
+  cfg.server.keep_alive_timeout_s = static_cast<int>(intAt(server, "keep_alive_timeout_s", "server", 5, 1, 3600));
+  cfg.server.max_keep_alive_requests =
+      static_cast<int>(intAt(server, "max_keep_alive_requests", "server", 10000, 0, 100000000));
+  cfg.server.max_body_bytes = static_cast<size_t>(
+      intAt(server, "max_body_bytes", "server", 32ll * 1024 * 1024, 1024, 4ll * 1024 * 1024 * 1024));
+  cfg.server.thread_stack_kb = static_cast<int>(intAt(server, "thread_stack_kb", "server", 256, 64, 65536));
+  cfg.server.listen_backlog = static_cast<int>(intAt(server, "listen_backlog", "server", 4096, 16, 1000000));
+  cfg.server.drain_timeout_s = static_cast<int>(intAt(server, "drain_timeout_s", "server", 30, 0, 86400));
+
+  const json& admin = objectAt(root, "admin", "config");
+  rejectUnknownKeys(admin, "admin", {"listen"});
+  cfg.admin.listen = parseListen(stringAt(admin, "listen", "admin", "127.0.0.1:8081"), "admin.listen");
+
+  const json& plugins = objectAt(root, "plugins", "config");
+  rejectUnknownKeys(plugins, "plugins", {"dirs", "cache_dir", "poll_interval_ms", "drain_timeout_s"});
+  if (plugins.contains("dirs")) {
+    if (!plugins["dirs"].is_array()) {
+      fail("plugins.dirs", "must be an array of paths");
+    }
+    for (const auto& d : plugins["dirs"]) {
+      if (!d.is_string()) {
+        fail("plugins.dirs", "must be an array of paths");
+      }
+      cfg.plugins.dirs.push_back(resolve(base_dir, d.get<std::string>()));
+    }
+  } else {
+    cfg.plugins.dirs.push_back(exe_dir / "plugins");
+    cfg.plugins.dirs.push_back((exe_dir / ".." / "lib" / "switchyard" / "plugins").lexically_normal());
+  }
+  cfg.plugins.cache_dir = resolve(base_dir, stringAt(plugins, "cache_dir", "plugins", "var/plugin-cache"));
+  cfg.plugins.poll_interval_ms =
+      static_cast<int>(intAt(plugins, "poll_interval_ms", "plugins", 1000, 50, 3600000));
+  cfg.plugins.drain_timeout_s = static_cast<int>(intAt(plugins, "drain_timeout_s", "plugins", 600, 0, 86400));
+
+  const json& providers = objectAt(root, "providers", "config");
+  for (const auto& [name, p] : providers.items()) {
+    const std::string where = "providers." + name;
+    if (!isValidName(name)) {
+      fail(where, "provider names are 1-128 characters of [A-Za-z0-9-_.]");
+    }
+    if (!p.is_object()) {
+      fail(where, "must be an object");
+    }
+    rejectUnknownKeys(p, where, {"type", "base_url", "api_key_env", "timeouts", "max_idle_connections",
+                                 "config"});
+    ProviderConfig pc;
+    pc.name = name;
+    pc.type = stringAt(p, "type", where, "", true);
+    pc.base_url = stringAt(p, "base_url", where, "", true);
+    if (pc.base_url.rfind("http://", 0) != 0 && pc.base_url.rfind("https://", 0) != 0) {
+      fail(where + ".base_url", "must start with http:// or https://");
+    }
+    while (!pc.base_url.empty() && pc.base_url.back() == '/') {
+      pc.base_url.pop_back();
+    }
+    if (p.contains("api_key")) {
+      fail(where, "inline api_key is not accepted; name an environment variable in api_key_env");
+    }
+    pc.api_key_env = stringAt(p, "api_key_env", where, "");
+    const json& t = objectAt(p, "timeouts", where);
+    rejectUnknownKeys(t, where + ".timeouts", {"connect_ms", "first_byte_ms", "idle_ms", "total_ms"});
+    const std::string tw = where + ".timeouts";
+    pc.timeouts.connect = std::chrono::milliseconds(intAt(t, "connect_ms", tw, 5000, 1, 3600000));
+    pc.timeouts.first_byte = std::chrono::milliseconds(intAt(t, "first_byte_ms", tw, 60000, 1, 86400000));
+    pc.timeouts.idle = std::chrono::milliseconds(intAt(t, "idle_ms", tw, 60000, 1, 86400000));
+    pc.timeouts.total = std::chrono::milliseconds(intAt(t, "total_ms", tw, 600000, 1, 86400000));
+    pc.max_idle_connections = static_cast<int>(intAt(p, "max_idle_connections", where, 64, 0, 100000));
+    if (p.contains("config")) {
+      if (!p["config"].is_object()) {
+        fail(where + ".config", "must be an object");
+      }
+      pc.config_json = p["config"].dump();
+    }
+    cfg.providers.emplace(name, std::move(pc));
+  }
+
+  const json& models = objectAt(root, "models", "config");
+  for (const auto& [name, m] : models.items()) {
+    const std::string where = "models." + name;
+    if (name.empty() || name.size() > 256) {
+      fail(where, "model names are 1-256 characters");
+    }
+    if (!m.is_object()) {
+      fail(where, "must be an object");
+    }
+    rejectUnknownKeys(m, where, {"provider", "upstream_model"});
+    ModelRoute r;
+    r.name = name;
+    r.provider = stringAt(m, "provider", where, "", true);
+    r.upstream_model = stringAt(m, "upstream_model", where, name);
+    if (cfg.providers.count(r.provider) == 0) {
+      fail(where + ".provider", "names unknown provider \"" + r.provider + "\"");
+    }
+    cfg.models.emplace(name, std::move(r));
+  }
+
+  cfg.auth = parseComponents(root, "auth", false);
+  cfg.log_sinks = parseComponents(root, "log_sinks", false);
+  cfg.analytics = parseComponents(root, "analytics", false);
+
+  const json& logging = objectAt(root, "logging", "config");
+  rejectUnknownKeys(logging, "logging", {"level"});
+  cfg.log_level = stringAt(logging, "level", "logging", "info");
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
+  if (kLevels.count(cfg.log_level) == 0) {
+    fail("logging.level", "must be one of trace, debug, info, warn, error, off");
+  }
+  return cfg;
+}
+
+GatewayConfig loadConfigFile(const fs::path& file, const fs::path& exe_dir) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    throw ConfigError("cannot read config file " + file.string());
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  fs::path absolute = fs::absolute(file);
+  GatewayConfig cfg = parseConfig(ss.str(), absolute.parent_path(), exe_dir);
+  cfg.source = absolute;
+  return cfg;
+}
+
+} // namespace switchyard

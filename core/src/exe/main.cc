@@ -1,0 +1,90 @@
+// switchyard: the gateway executable. Everything testable lives in the library; this file
+// only parses the command line, sets process limits and waits for a termination signal.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+
+#include "switchyard/server/gateway.h"
+
+#ifndef SWITCHYARD_VERSION
+#define SWITCHYARD_VERSION "0.0.0"
+#endif
+
+namespace {
+
+void usage() {
+  std::cout << "usage: switchyard [--config FILE]      run the gateway (default config/switchyard.json)\n"
+               "       switchyard --check-config FILE  validate a config file and the plugins it names\n"
+               "       switchyard --version\n";
+}
+
+// Each connection holds a client socket and an upstream socket; the default soft limit
+// would cap concurrent streams far below what the server is sized for.
+void raiseFileLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::filesystem::path config = "config/switchyard.json";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--version") {
+      std::cout << "switchyard " << SWITCHYARD_VERSION << "\n";
+      return 0;
+    }
+    if (arg == "--help" || arg == "-h") {
+      usage();
+      return 0;
+    }
+    if ((arg == "--config" || arg == "--check-config") && i + 1 < argc) {
+      config = argv[++i];
+      if (arg == "--check-config") {
+        spdlog::set_level(spdlog::level::warn);
+        std::string error = switchyard::checkConfigFile(config);
+        if (!error.empty()) {
+          std::cerr << "config " << config.string() << " is invalid: " << error << "\n";
+          return 1;
+        }
+        std::cout << "config " << config.string() << " is valid\n";
+        return 0;
+      }
+      continue;
+    }
+    usage();
+    return 2;
+  }
+
+  // Signals are taken synchronously by this thread only; every thread started later
+  // inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  raiseFileLimit();
+
+  try {
+    switchyard::Gateway gateway(config);
+    gateway.start();
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("{} received: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    gateway.shutdown();
+    spdlog::info("stopped");
+    return 0;
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,110 @@
+#include "switchyard/runtime/runtime.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+namespace switchyard {
+namespace {
+
+ComponentInstanceSharedPtr findReusable(const Runtime* previous, const ComponentRef& ref,
+                                        const std::string& config_json) {
+  if (previous == nullptr) {
+    return nullptr;
+  }
+  auto matches = [&](const ComponentInstanceSharedPtr& inst, const std::string& json) {
+    return inst && inst->kind() == ref.info->kind && inst->type() == ref.info->name &&
+           inst->generation().id() == ref.generation->id() && json == config_json;
+  };
+  for (const auto& [name, target] : previous->providers) {
+    if (matches(target->provider, target->config.config_json)) {
+      return target->provider;
+    }
+  }
+  for (const auto* list : {&previous->auth, &previous->log_sinks, &previous->analytics}) {
+    for (const auto& n : *list) {
+      if (matches(n.instance, n.config.config_json)) {
+        return n.instance;
+      }
+    }
+  }
+  return nullptr;
+}
+
+ComponentInstanceSharedPtr instantiate(const PluginSet& plugins, const Runtime* previous, sy_kind kind,
+                                       const std::string& type, const std::string& config_json,
+                                       const std::string& where, std::string* error) {
+  auto ref = plugins.find(kind, type);
+  if (!ref) {
+    *error = where + ": no loaded plugin provides " + kindName(kind) + " \"" + type + "\"";
+    return nullptr;
+  }
+  if (auto reused = findReusable(previous, *ref, config_json)) {
+    return reused;
+  }
+  std::string why;
+  auto inst = ComponentInstance::create(*ref, config_json, &why);
+  if (!inst) {
+    *error = where + ": " + why;
+  }
+  return inst;
+}
+
+bool instantiateList(const PluginSet& plugins, const Runtime* previous, sy_kind kind,
+                     const std::vector<ComponentConfig>& configs, const char* section,
+                     std::vector<NamedInstance>* out, std::string* error) {
+  for (const auto& c : configs) {
+    auto inst = instantiate(plugins, previous, kind, c.type, c.config_json,
+                            std::string(section) + " \"" + c.name + "\"", error);
+    if (!inst) {
+      return false;
+    }
+    out->push_back(NamedInstance{c, std::move(inst)});
+  }
+  return true;
+}
+
+} // namespace
+
+RuntimeSharedPtr buildRuntime(GatewayConfigSharedPtr config, PluginSetSharedPtr plugins,
+                              const Runtime* previous, std::string* error) {
+  auto rt = std::make_shared<Runtime>();
+  rt->config = config;
+  rt->plugins = plugins;
+  for (const auto& [name, pc] : config->providers) {
+    auto inst = instantiate(*plugins, previous, SY_KIND_PROVIDER, pc.type, pc.config_json,
+                            "provider \"" + name + "\"", error);
+    if (!inst) {
+      return nullptr;
+    }
+    auto target = std::make_shared<ProviderTarget>();
+    target->config = pc;
+    target->provider = std::move(inst);
+    if (!pc.api_key_env.empty()) {
+      const char* key = std::getenv(pc.api_key_env.c_str());
+      if (key == nullptr || *key == '\0') {
+        spdlog::warn("provider {}: environment variable {} is not set; calls go out without a key", name,
+                     pc.api_key_env);
+      } else {
+        target->api_key = key;
+      }
+    }
+    rt->providers.emplace(name, std::move(target));
+  }
+  if (!instantiateList(*plugins, previous, SY_KIND_AUTH, config->auth, "auth", &rt->auth, error) ||
+      !instantiateList(*plugins, previous, SY_KIND_LOG_SINK, config->log_sinks, "log sink", &rt->log_sinks,
+                       error) ||
+      !instantiateList(*plugins, previous, SY_KIND_ANALYTICS, config->analytics, "analytics", &rt->analytics,
+                       error)) {
+    return nullptr;
+  }
+  nlohmann::json data = nlohmann::json::array();
+  for (const auto& [name, route] : config->models) {
+    data.push_back({{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", route.provider}});
+  }
+  rt->models_json = nlohmann::json{{"object", "list"}, {"data", data}}.dump();
+  return rt;
+}
+
+} // namespace switchyard

@@ -1,0 +1,128 @@
+#include "admin_handler.h"
+
+#include <Poco/URI.h>
+
+#include <nlohmann/json.hpp>
+
+namespace switchyard {
+namespace {
+
+using nlohmann::json;
+
+json pluginsJson(const PluginSet& set) {
+  json plugins = json::array();
+  for (const auto& gen : set.plugins) {
+    json components = json::array();
+    for (const auto& c : gen->components()) {
+      components.push_back({{"kind", kindName(c.kind)}, {"name", c.name}, {"description", c.description}});
+    }
+    plugins.push_back({{"name", gen->name()},
+                       {"version", gen->version()},
+                       {"vendor", gen->vendor()},
+                       {"description", gen->description()},
+                       {"path", gen->sourcePath().string()},
+                       {"sha256", gen->sha256()},
+                       {"generation", gen->id()},
+                       {"components", components}});
+  }
+  json errors = json::array();
+  for (const auto& e : set.errors) {
+    errors.push_back({{"path", e.path}, {"error", e.error}});
+  }
+  return {{"plugins", plugins}, {"errors", errors}, {"live_generations", PluginLoader::liveGenerations()}};
+}
+
+} // namespace
+
+void AdminHandler::handle(const HttpRequest& request, HttpResponseWriter& response) {
+  auto reply = [&](int status, const json& body) {
+    response.send(status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace));
+  };
+  if (request.method != "GET") {
+    reply(405, json::parse(ApiError{405, "invalid_request_error", "method_not_allowed", "Admin endpoints are GET"}
+                               .toJson()));
+    return;
+  }
+  const std::string& path = request.path;
+  if (path == "/healthz") {
+    reply(200, {{"status", "ok"}});
+    return;
+  }
+  if (path == "/admin/plugins") {
+    reply(200, pluginsJson(*state_.plugins()));
+    return;
+  }
+  if (path == "/admin/runtime") {
+    RuntimeSharedPtr rt = state_.runtime();
+    json providers = json::object();
+    for (const auto& [name, t] : rt->providers) {
+      providers[name] = {{"type", t->config.type},
+                         {"base_url", t->config.base_url},
+                         {"api_key_env", t->config.api_key_env},
+                         {"api_key_set", !t->api_key.empty()},
+                         {"plugin_generation", t->provider->generation().id()}};
+    }
+    json models = json::object();
+    for (const auto& [name, r] : rt->config->models) {
+      models[name] = {{"provider", r.provider}, {"upstream_model", r.upstream_model}};
+    }
+    json sinks = json::array();
+    for (const auto& s : state_.records->stats()) {
+      sinks.push_back({{"name", s.name},
+                       {"kind", s.kind},
+                       {"delivered", s.delivered},
+                       {"dropped", s.dropped},
+                       {"failed_batches", s.failed_batches},
+                       {"queued", s.queued}});
+    }
+    reply(200, {{"providers", providers},
+                {"models", models},
+                {"record_consumers", sinks},
+                {"connections", {{"open", state_.open_connections()}, {"refused", state_.refused_connections()}}},
+                {"last_reload_error", state_.last_reload_error()}});
+    return;
+  }
+  const std::string prefix = "/admin/analytics/";
+  if (path.rfind(prefix, 0) == 0) {
+    const std::string name = path.substr(prefix.size());
+    RuntimeSharedPtr rt = state_.runtime();
+    for (const auto& a : rt->analytics) {
+      if (a.config.name != name) {
+        continue;
+      }
+      json query = json::object();
+      try {
+        for (const auto& [k, v] : Poco::URI("/?" + request.query).getQueryParameters()) {
+          query[k] = v;
+        }
+      } catch (...) {
+        reply(400, json::parse(ApiError::invalidRequest("Malformed query string").toJson()));
+        return;
+      }
+      std::vector<PluginEvent> events;
+      sy_out_host_t out;
+      out.events = &events;
+      const std::string q = query.dump();
+      const auto& inst = *a.instance;
+      sy_status st = inst.table<sy_analytics_vtable>().query(inst.handle(), sy_str{q.data(), q.size()}, &out);
+      if (st != SY_OK || out.error) {
+        ApiError e = out.error.value_or(ApiError::internal("analytics query failed"));
+        response.send(e.status, "application/json", e.toJson());
+        return;
+      }
+      for (const auto& e : events) {
+        if (e.kind == SY_EVENT_QUERY_RESULT) {
+          response.send(200, "application/json", e.payload);
+          return;
+        }
+      }
+      reply(500, json::parse(ApiError::internal("analytics module returned no result").toJson()));
+      return;
+    }
+    reply(404, json::parse(ApiError::notFound("No analytics module named " + name, "not_found").toJson()));
+    return;
+  }
+  reply(404, json::parse(ApiError::notFound("Unknown admin endpoint " + path, "unknown_url").toJson()));
+}
+
+} // namespace switchyard

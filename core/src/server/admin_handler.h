@@ -1,0 +1,31 @@
+/// @file admin_handler.h
+/// @brief The admin port: loaded plugins, analytics queries, runtime state.
+#pragma once
+
+#include <functional>
+
+#include "switchyard/http/http_types.h"
+#include "switchyard/log/record_dispatcher.h"
+#include "switchyard/runtime/runtime.h"
+
+namespace switchyard {
+
+struct AdminState {
+  std::function<RuntimeSharedPtr()> runtime;
+  std::function<PluginSetSharedPtr()> plugins;
+  std::function<std::string()> last_reload_error;
+  std::function<int()> open_connections;
+  std::function<uint64_t()> refused_connections;
+  const RecordDispatcher* records = nullptr;
+};
+
+class AdminHandler : public HttpHandler {
+public:
+  explicit AdminHandler(AdminState state) : state_(std::move(state)) {}
+  void handle(const HttpRequest& request, HttpResponseWriter& response) override;
+
+private:
+  AdminState state_;
+};
+
+} // namespace switchyard

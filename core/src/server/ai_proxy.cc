@@ -1,0 +1,425 @@
+#include "ai_proxy.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+#include <random>
+
+namespace switchyard {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+constexpr size_t kMaxUpstreamResponseBytes = 64u * 1024 * 1024;
+
+sy_str sv(std::string_view s) { return sy_str{s.data(), s.size()}; }
+
+double msSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+std::string newRequestId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* kHex = "0123456789abcdef";
+  std::string id = "req_";
+  for (int i = 0; i < 2; ++i) {
+    uint64_t v = rng();
+    for (int j = 0; j < 16; ++j) {
+      id += kHex[(v >> (j * 4)) & 15];
+    }
+  }
+  return id;
+}
+
+bool sendJson(HttpResponseWriter& w, int status, const std::string& body) {
+  return w.send(status, "application/json", body);
+}
+
+void sendError(HttpResponseWriter& w, CallRecord& record, const ApiError& error) {
+  record.status = error.status;
+  record.error = error;
+  if (error.status == 503 || error.status == 429) {
+    w.setHeader("Retry-After", "1");
+  }
+  sendJson(w, error.status, error.toJson());
+}
+
+std::vector<sy_header> headerViews(const HeaderList& headers) {
+  std::vector<sy_header> out;
+  out.reserve(headers.size());
+  for (const auto& [name, value] : headers) {
+    out.push_back(sy_header{sv(name), sv(value)});
+  }
+  return out;
+}
+
+std::optional<TokenUsage> parseUsage(const std::string& payload) {
+  json u = json::parse(payload, nullptr, false);
+  if (!u.is_object()) {
+    return std::nullopt;
+  }
+  auto num = [&](const char* key) -> int64_t {
+    auto it = u.find(key);
+    return it != u.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+  };
+  TokenUsage t{num("prompt_tokens"), num("completion_tokens"), num("total_tokens")};
+  if (t.total_tokens == 0) {
+    t.total_tokens = t.prompt_tokens + t.completion_tokens;
+  }
+  return t;
+}
+
+ApiError upstreamFailureError(UpstreamFailure f, const std::string& provider) {
+  switch (f) {
+  case UpstreamFailure::kTimeout:
+    return ApiError{504, "upstream_error", "upstream_timeout", "Provider " + provider + " did not answer in time"};
+  case UpstreamFailure::kConnect:
+    return ApiError{502, "upstream_error", "upstream_unreachable", "Cannot connect to provider " + provider};
+  case UpstreamFailure::kTooLarge:
+    return ApiError{502, "upstream_error", "upstream_response_too_large",
+                    "Provider " + provider + " answered with a body larger than the gateway accepts"};
+  case UpstreamFailure::kProtocol:
+    return ApiError{502, "upstream_error", "bad_upstream_response",
+                    "Provider " + provider + " answered with a malformed HTTP response"};
+  default:
+    return ApiError{502, "upstream_error", "upstream_connection_reset",
+                    "The connection to provider " + provider + " broke"};
+  }
+}
+
+/// Runs the configured auth schemes in order; the first that recognises the caller decides.
+bool authenticate(const Runtime& rt, const HttpRequest& req, Principal* principal, ApiError* error) {
+  if (rt.auth.empty()) {
+    return true;
+  }
+  auto headers = headerViews(req.headers);
+  sy_http_request view{sizeof(sy_http_request), sv(req.method), sv(req.uri), sv(req.peer), headers.data(),
+                       headers.size()};
+  for (const auto& scheme : rt.auth) {
+    sy_out_host_t out;
+    Principal candidate;
+    out.principal = &candidate;
+    const auto& inst = *scheme.instance;
+    sy_status st = inst.table<sy_auth_vtable>().authenticate(inst.handle(), &view, &out);
+    if (st == SY_DECLINED) {
+      continue;
+    }
+    if (st == SY_OK) {
+      *principal = std::move(candidate);
+      principal->authenticated = true;
+      principal->scheme = scheme.config.name;
+      return true;
+    }
+    *error = out.error.value_or(ApiError::unauthorized("Authentication failed"));
+    if (error->status < 400 || error->status > 499) {
+      error->status = 401;
+    }
+    return false;
+  }
+  *error = ApiError::unauthorized(
+      "Missing API key. Send it as 'Authorization: Bearer <key>' or in the 'x-api-key' header.",
+      "missing_api_key");
+  return false;
+}
+
+/// Owns a provider's per-request stream state and destroys it exactly once.
+class StreamHandle {
+public:
+  StreamHandle(const sy_provider_vtable& table, void* stream) : table_(table), stream_(stream) {}
+  ~StreamHandle() {
+    if (stream_ != nullptr) {
+      table_.stream_destroy(stream_);
+    }
+  }
+  void* get() const { return stream_; }
+
+private:
+  const sy_provider_vtable& table_;
+  void* stream_;
+};
+
+} // namespace
+
+void AiProxy::handle(const HttpRequest& request, HttpResponseWriter& response) {
+  const std::string& path = request.path;
+  auto methodNotAllowed = [&](const char* allowed) {
+    response.setHeader("Allow", allowed);
+    sendJson(response, 405,
+             ApiError{405, "invalid_request_error", "method_not_allowed",
+                      "Method " + request.method + " is not allowed on " + path}
+                 .toJson());
+  };
+  if (path == "/v1/chat/completions" || path == "/chat/completions") {
+    return request.method == "POST" ? serveAi(SY_OP_CHAT_COMPLETIONS, request, response) : methodNotAllowed("POST");
+  }
+  if (path == "/v1/embeddings" || path == "/embeddings") {
+    return request.method == "POST" ? serveAi(SY_OP_EMBEDDINGS, request, response) : methodNotAllowed("POST");
+  }
+  response.setHeader("x-request-id", newRequestId());
+  if (path == "/healthz") {
+    sendJson(response, 200, R"({"status":"ok"})");
+    return;
+  }
+  if (path == "/readyz") {
+    const bool ready = !draining_.load() && runtime_() != nullptr;
+    sendJson(response, ready ? 200 : 503, ready ? R"({"status":"ready"})" : R"({"status":"draining"})");
+    return;
+  }
+  if (path == "/v1/models" || path == "/models") {
+    if (request.method != "GET") {
+      return methodNotAllowed("GET");
+    }
+    RuntimeSharedPtr rt = runtime_();
+    CallRecord record;
+    Principal principal;
+    ApiError error;
+    if (!authenticate(*rt, request, &principal, &error)) {
+      sendError(response, record, error);
+      return;
+    }
+    sendJson(response, 200, rt->models_json);
+    return;
+  }
+  sendJson(response, 404,
+           ApiError::notFound("Unknown endpoint " + request.method + " " + path, "unknown_url").toJson());
+}
+
+void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseWriter& response) {
+  CallRecord record;
+  record.request_id = newRequestId();
+  record.start = Clock::now();
+  record.start_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  record.client_address = request.peer;
+  record.endpoint = request.path;
+  record.operation = op == SY_OP_CHAT_COMPLETIONS ? "chat.completions" : "embeddings";
+  response.setHeader("x-request-id", record.request_id);
+
+  RuntimeSharedPtr rt = runtime_(); // held to the end: keeps this call's plugin versions loaded
+  ApiError error;
+  if (!authenticate(*rt, request, &record.principal, &error)) {
+    sendError(response, record, error);
+    return finish(record);
+  }
+
+  json body = json::parse(request.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    sendError(response, record,
+              ApiError::invalidRequest(body.is_discarded() ? "The request body is not valid JSON"
+                                                           : "The request body must be a JSON object",
+                                       "invalid_json"));
+    return finish(record);
+  }
+  auto model_it = body.find("model");
+  if (model_it == body.end() || !model_it->is_string() || model_it->get_ref<const std::string&>().empty()) {
+    sendError(response, record, ApiError::invalidRequest("You must provide a model parameter", "missing_model"));
+    return finish(record);
+  }
+  record.model = model_it->get<std::string>();
+  if (auto s = body.find("stream"); s != body.end() && !s->is_null()) {
+    if (!s->is_boolean()) {
+      sendError(response, record, ApiError::invalidRequest("'stream' must be a boolean", "invalid_type"));
+      return finish(record);
+    }
+    record.stream = op == SY_OP_CHAT_COMPLETIONS && s->get<bool>();
+  }
+  if (op == SY_OP_CHAT_COMPLETIONS) {
+    auto m = body.find("messages");
+    if (m == body.end() || !m->is_array() || m->empty()) {
+      sendError(response, record,
+                ApiError::invalidRequest("'messages' must be a non-empty array", "invalid_messages"));
+      return finish(record);
+    }
+  } else if (!body.contains("input")) {
+    sendError(response, record, ApiError::invalidRequest("You must provide an input parameter", "missing_input"));
+    return finish(record);
+  }
+
+  auto route = rt->config->models.find(record.model);
+  if (route == rt->config->models.end()) {
+    sendError(response, record,
+              ApiError::notFound("The model `" + record.model + "` does not exist or is not routed by this gateway",
+                                 "model_not_found"));
+    return finish(record);
+  }
+  const ProviderTarget& target = *rt->providers.at(route->second.provider);
+  record.provider = target.config.name;
+  record.provider_type = target.config.type;
+  record.upstream_model = route->second.upstream_model;
+
+  const ComponentInstance& provider = *target.provider;
+  const auto& table = provider.table<sy_provider_vtable>();
+  sy_provider_request preq{sizeof(sy_provider_request), op, record.stream, sv(record.request_id),
+                           sv(request.body), sv(record.model), sv(record.upstream_model),
+                           sv(target.config.base_url), sv(target.api_key)};
+  UpstreamRequestSpec spec;
+  {
+    sy_out_host_t out;
+    out.request = &spec;
+    sy_status st = table.build_request(provider.handle(), &preq, &out);
+    if (st != SY_OK || out.error) {
+      sendError(response, record,
+                out.error.value_or(ApiError::internal("Provider " + record.provider + " could not build the request")));
+      return finish(record);
+    }
+  }
+
+  UpstreamCall call{std::move(spec.method), std::move(spec.path), std::move(spec.headers), std::move(spec.body),
+                    target.config.timeouts};
+  const auto upstream_start = Clock::now();
+  UpstreamStartResult started = upstream_.start(target.config.base_url, target.config.max_idle_connections, call);
+  if (!started.exchange) {
+    record.upstream_ms = msSince(upstream_start);
+    record.upstream_failure = failureName(started.failure);
+    spdlog::warn("request {}: provider {} failed: {} ({})", record.request_id, record.provider,
+                 failureName(started.failure), started.message);
+    sendError(response, record, upstreamFailureError(started.failure, record.provider));
+    return finish(record);
+  }
+  UpstreamExchange& exchange = *started.exchange;
+  record.ttfb_ms = msSince(record.start);
+  record.upstream_status = exchange.status();
+  const bool success = exchange.status() >= 200 && exchange.status() < 300;
+
+  if (record.stream && success) {
+    relayStream(target, preq, exchange, response, record);
+    record.upstream_ms = msSince(upstream_start);
+    return finish(record);
+  }
+
+  std::string upstream_body;
+  UpstreamExchange::Read read = exchange.readAll(upstream_body, kMaxUpstreamResponseBytes);
+  record.upstream_ms = msSince(upstream_start);
+  if (read != UpstreamExchange::Read::kEnd) {
+    UpstreamFailure f = upstream_body.size() > kMaxUpstreamResponseBytes ? UpstreamFailure::kTooLarge : exchange.failure();
+    record.upstream_failure = failureName(f);
+    sendError(response, record, upstreamFailureError(f, record.provider));
+    return finish(record);
+  }
+  auto headers = headerViews(exchange.headers());
+  sy_upstream_response uresp{sizeof(sy_upstream_response), static_cast<uint32_t>(exchange.status()),
+                             headers.data(), headers.size(), sv(upstream_body)};
+  std::vector<PluginEvent> events;
+  sy_out_host_t out;
+  out.events = &events;
+  sy_status st = table.parse_response(provider.handle(), &preq, &uresp, &out);
+  const PluginEvent* answer = nullptr;
+  for (const auto& e : events) {
+    if (e.kind == SY_EVENT_RESPONSE) {
+      answer = &e;
+    } else if (e.kind == SY_EVENT_USAGE) {
+      record.usage = parseUsage(e.payload);
+    }
+  }
+  if (out.error || st != SY_OK || answer == nullptr) {
+    ApiError e = out.error.value_or(ApiError::upstream(502, "bad_upstream_response",
+                                                       "Provider " + record.provider + " returned no usable answer"));
+    sendError(response, record, e);
+    return finish(record);
+  }
+  record.status = success ? exchange.status() : 200;
+  sendJson(response, record.status, answer->payload);
+  finish(record);
+}
+
+void AiProxy::relayStream(const ProviderTarget& target, const sy_provider_request& preq, UpstreamExchange& exchange,
+                          HttpResponseWriter& response, CallRecord& record) {
+  const ComponentInstance& provider = *target.provider;
+  const auto& table = provider.table<sy_provider_vtable>();
+  auto headers = headerViews(exchange.headers());
+  sy_upstream_response head{sizeof(sy_upstream_response), static_cast<uint32_t>(exchange.status()), headers.data(),
+                            headers.size(), sy_str{}};
+  void* raw = nullptr;
+  if (table.stream_open(provider.handle(), &preq, &head, &raw) != SY_OK || raw == nullptr) {
+    if (raw != nullptr) {
+      table.stream_destroy(raw);
+    }
+    sendError(response, record,
+              ApiError::internal("Provider " + record.provider + " could not open the stream translation"));
+    return;
+  }
+  StreamHandle stream(table, raw);
+
+  response.setHeader("Cache-Control", "no-cache");
+  response.setHeader("X-Accel-Buffering", "no");
+  record.status = 200;
+  if (!response.beginStream(200, "text/event-stream")) {
+    record.error = ApiError{499, "client_error", "client_closed", "The client went away"};
+    return;
+  }
+
+  std::string in;
+  std::string outbuf;
+  std::vector<PluginEvent> events;
+  bool done = false;
+  std::optional<ApiError> failure;
+  // Turns the events a hook emitted into SSE bytes; returns false once the stream must end.
+  auto drain = [&](const sy_out_host_t& out) {
+    for (const auto& e : events) {
+      if (e.kind == SY_EVENT_CHUNK && !done) {
+        outbuf.append("data: ").append(e.payload).append("\n\n");
+      } else if (e.kind == SY_EVENT_USAGE) {
+        record.usage = parseUsage(e.payload);
+      } else if (e.kind == SY_EVENT_DONE && !done) {
+        done = true;
+        outbuf.append("data: [DONE]\n\n");
+      }
+    }
+    events.clear();
+    if (out.error && !done) {
+      failure = *out.error;
+    }
+  };
+
+  for (;;) {
+    in.clear();
+    UpstreamExchange::Read r = exchange.readSome(in);
+    sy_out_host_t out;
+    out.events = &events;
+    if (r == UpstreamExchange::Read::kData) {
+      if (!done) {
+        table.stream_data(stream.get(), sv(in), &out);
+        drain(out);
+      }
+    } else if (r == UpstreamExchange::Read::kEnd) {
+      if (!done) {
+        table.stream_end(stream.get(), &out);
+        drain(out);
+        if (!done && !failure) {
+          failure = ApiError::upstream(502, "stream_truncated", "The provider closed the stream before it was complete");
+        }
+      }
+    } else if (!done) {
+      record.upstream_failure = failureName(exchange.failure());
+      failure = upstreamFailureError(exchange.failure(), record.provider);
+    }
+    if (!outbuf.empty()) {
+      if (!response.write(outbuf)) {
+        record.error = ApiError{499, "client_error", "client_closed", "The client went away during the stream"};
+        record.partial = true;
+        return;
+      }
+      outbuf.clear();
+    }
+    if (failure) {
+      // Bytes already reached the client: end with an in-band error, never a [DONE].
+      response.write("data: " + failure->toJson() + "\n\n");
+      response.closeAfter();
+      record.error = failure;
+      record.partial = true;
+      return;
+    }
+    if (r != UpstreamExchange::Read::kData) {
+      return;
+    }
+  }
+}
+
+void AiProxy::finish(CallRecord& record) {
+  record.latency_ms = msSince(record.start);
+  records_.submit(record.toJson());
+}
+
+} // namespace switchyard

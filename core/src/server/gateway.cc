@@ -1,0 +1,260 @@
+#include "switchyard/server/gateway.h"
+
+#include <spdlog/spdlog.h>
+#include <stdlib.h>
+
+#include <condition_variable>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "admin_handler.h"
+#include "ai_proxy.h"
+#include "switchyard/http/http_server.h"
+#include "switchyard/log/record_dispatcher.h"
+#include "switchyard/plugin/plugin_manager.h"
+#include "switchyard/upstream/upstream_client.h"
+
+namespace switchyard {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string readFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void applyLogLevel(const std::string& level) { spdlog::set_level(spdlog::level::from_str(level)); }
+
+std::vector<RecordConsumer> consumersOf(const Runtime& rt) {
+  std::vector<RecordConsumer> out;
+  for (const auto* list : {&rt.log_sinks, &rt.analytics}) {
+    for (const auto& n : *list) {
+      out.push_back(RecordConsumer{n.config.name, n.instance});
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+struct Gateway::Impl {
+  fs::path config_file;
+  std::string config_text;
+  GatewayConfigSharedPtr config;
+  std::unique_ptr<PluginManager> plugins;
+  RecordDispatcher records;
+  UpstreamClientSharedPtr upstream = makePocoUpstreamClient();
+  std::atomic<bool> draining{false};
+
+  mutable std::mutex runtime_mutex;
+  RuntimeSharedPtr runtime;
+  std::string last_reload_error;
+
+  std::unique_ptr<AiProxy> proxy;
+  std::unique_ptr<AdminHandler> admin;
+  std::unique_ptr<HttpServer> data_server;
+  std::unique_ptr<HttpServer> admin_server;
+
+  std::mutex watcher_mutex; // one watcher pass at a time (the loader thread's work)
+  std::condition_variable watcher_cv;
+  bool stopping = false;
+  std::thread watcher;
+  bool shut_down = false;
+
+  RuntimeSharedPtr currentRuntime() const {
+    std::lock_guard lock(runtime_mutex);
+    return runtime;
+  }
+
+  void setReloadError(std::string e) {
+    std::lock_guard lock(runtime_mutex);
+    last_reload_error = std::move(e);
+  }
+
+  /// Builds and publishes a runtime from the current config and plugins. Control plane.
+  bool rebuild() {
+    std::string error;
+    RuntimeSharedPtr previous = currentRuntime();
+    RuntimeSharedPtr next = buildRuntime(config, plugins->current(), previous.get(), &error);
+    if (!next) {
+      spdlog::error("reload refused, the previous configuration keeps serving: {}", error);
+      setReloadError(error);
+      return false;
+    }
+    {
+      std::lock_guard lock(runtime_mutex);
+      runtime = next;
+      last_reload_error.clear();
+    }
+    records.setConsumers(consumersOf(*next));
+    return true;
+  }
+
+  void pollOnce() {
+    std::lock_guard pass(watcher_mutex);
+    bool changed = false;
+    std::string text = readFile(config_file);
+    if (!text.empty() && text != config_text) {
+      config_text = text;
+      try {
+        auto next = std::make_shared<GatewayConfig>(loadConfigFile(config_file, executableDir()));
+        if (next->server.listen.toString() != config->server.listen.toString() ||
+            next->admin.listen.toString() != config->admin.listen.toString()) {
+          spdlog::warn("listen addresses changed in {}; they take effect at the next restart", config_file.string());
+        }
+        applyLogLevel(next->log_level);
+        plugins->setDirectories(next->plugins.dirs, next->plugins.cache_dir);
+        config = std::move(next);
+        changed = true;
+        spdlog::info("configuration {} changed; reloading", config_file.string());
+      } catch (const std::exception& e) {
+        spdlog::error("configuration {} is invalid, the previous one keeps serving: {}", config_file.string(),
+                      e.what());
+        setReloadError(e.what());
+      }
+    }
+    changed = plugins->scan() || changed;
+    if (changed) {
+      rebuild();
+    }
+    PluginLoader::reapDeferred();
+  }
+
+  void watch() {
+    std::unique_lock lock(watcher_mutex);
+    while (!stopping) {
+      watcher_cv.wait_for(lock, std::chrono::milliseconds(config->plugins.poll_interval_ms));
+      if (stopping) {
+        break;
+      }
+      lock.unlock();
+      try {
+        pollOnce();
+      } catch (const std::exception& e) {
+        spdlog::error("watcher pass failed: {}", e.what());
+      }
+      lock.lock();
+    }
+  }
+};
+
+Gateway::Gateway(const fs::path& config_file) : impl_(std::make_unique<Impl>()) {
+  impl_->config_file = fs::absolute(config_file);
+  impl_->config_text = readFile(impl_->config_file);
+  impl_->config = std::make_shared<GatewayConfig>(loadConfigFile(impl_->config_file, executableDir()));
+  applyLogLevel(impl_->config->log_level);
+}
+
+Gateway::~Gateway() {
+  shutdown();
+  impl_->records.setConsumers({});
+  impl_->runtime.reset();
+  impl_->plugins.reset();
+  PluginLoader::reapDeferred();
+}
+
+void Gateway::start() {
+  Impl& m = *impl_;
+  m.plugins = std::make_unique<PluginManager>(m.config->plugins.dirs, m.config->plugins.cache_dir);
+  m.plugins->scan(/*initial=*/true);
+  std::string error;
+  m.runtime = buildRuntime(m.config, m.plugins->current(), nullptr, &error);
+  if (!m.runtime) {
+    throw std::runtime_error(error);
+  }
+  m.records.setConsumers(consumersOf(*m.runtime));
+
+  m.proxy = std::make_unique<AiProxy>([&m] { return m.currentRuntime(); }, *m.upstream, m.records, m.draining);
+  AdminState state;
+  state.runtime = [&m] { return m.currentRuntime(); };
+  state.plugins = [&m] { return m.plugins->current(); };
+  state.last_reload_error = [&m] {
+    std::lock_guard lock(m.runtime_mutex);
+    return m.last_reload_error;
+  };
+  state.open_connections = [&m] { return m.data_server->openConnections(); };
+  state.refused_connections = [&m] { return m.data_server->refusedConnections(); };
+  state.records = &m.records;
+  m.admin = std::make_unique<AdminHandler>(std::move(state));
+
+  const ServerConfig& s = m.config->server;
+  HttpServerOptions data{"sy-http", s.listen, s.max_connections, s.keep_alive_timeout_s, s.max_keep_alive_requests,
+                         60, s.thread_stack_kb, s.listen_backlog, s.max_body_bytes};
+  HttpServerOptions admin{"sy-admin", m.config->admin.listen, 64, 5, 1000, 30, 256, 64, 1024 * 1024};
+  m.data_server = std::make_unique<HttpServer>(data, *m.proxy);
+  m.admin_server = std::make_unique<HttpServer>(admin, *m.admin);
+  m.data_server->start();
+  m.admin_server->start();
+  m.watcher = std::thread([&m] { m.watch(); });
+  spdlog::info("switchyard listening on {}:{} (admin {}:{}), {} providers, {} models, {} plugins",
+               s.listen.host, m.data_server->port(), m.config->admin.listen.host, m.admin_server->port(),
+               m.runtime->providers.size(), m.config->models.size(), m.plugins->current()->plugins.size());
+}
+
+uint16_t Gateway::port() const { return impl_->data_server->port(); }
+uint16_t Gateway::adminPort() const { return impl_->admin_server->port(); }
+RuntimeSharedPtr Gateway::runtime() const { return impl_->currentRuntime(); }
+void Gateway::pollNowForTest() { impl_->pollOnce(); }
+
+void Gateway::shutdown() {
+  Impl& m = *impl_;
+  if (m.shut_down) {
+    return;
+  }
+  m.shut_down = true;
+  m.draining = true;
+  if (m.data_server) {
+    m.data_server->stopAccepting();
+    const auto deadline = std::chrono::seconds(m.config->server.drain_timeout_s);
+    if (!m.data_server->waitIdle(deadline)) {
+      spdlog::warn("drain deadline of {} s passed with {} connections open; closing them",
+                   m.config->server.drain_timeout_s, m.data_server->openConnections());
+    }
+    m.data_server.reset();
+  }
+  {
+    std::lock_guard lock(m.watcher_mutex);
+    m.stopping = true;
+  }
+  m.watcher_cv.notify_all();
+  if (m.watcher.joinable()) {
+    m.watcher.join();
+  }
+  m.admin_server.reset();
+  if (!m.records.flush(std::chrono::seconds(10))) {
+    spdlog::warn("some call records could not be delivered before shutdown");
+  }
+}
+
+std::string checkConfigFile(const fs::path& config_file) {
+  try {
+    GatewayConfig cfg = loadConfigFile(config_file, executableDir());
+    char tmpl[] = "/tmp/switchyard-check-XXXXXX";
+    const char* dir = ::mkdtemp(tmpl);
+    if (dir == nullptr) {
+      return "cannot create a scratch directory";
+    }
+    std::string error;
+    {
+      PluginManager plugins(cfg.plugins.dirs, dir);
+      plugins.scan(/*initial=*/true);
+      auto config = std::make_shared<GatewayConfig>(cfg);
+      RuntimeSharedPtr rt = buildRuntime(config, plugins.current(), nullptr, &error);
+      for (const auto& e : plugins.current()->errors) {
+        spdlog::warn("plugin {} refused: {}", e.path, e.error);
+      }
+    }
+    PluginLoader::reapDeferred();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    return error;
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+} // namespace switchyard

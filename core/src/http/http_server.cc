@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include <atomic>
+#include <random>
 #include <thread>
 
 namespace switchyard {
@@ -22,6 +23,19 @@ namespace {
 
 using Poco::Net::HTTPServerRequest;
 using Poco::Net::HTTPServerResponse;
+
+std::string newRequestId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* kHex = "0123456789abcdef";
+  std::string id = "req_";
+  for (int i = 0; i < 2; ++i) {
+    uint64_t v = rng();
+    for (int j = 0; j < 16; ++j) {
+      id += kHex[(v >> (j * 4)) & 15];
+    }
+  }
+  return id;
+}
 
 struct Counters {
   std::atomic<int> open{0};
@@ -128,6 +142,8 @@ public:
     PocoResponseWriter writer(response);
     try {
       HttpRequest req;
+      req.request_id = newRequestId();
+      writer.setHeader("x-request-id", req.request_id);
       req.method = request.getMethod();
       req.uri = request.getURI();
       const auto q = req.uri.find('?');
@@ -189,7 +205,9 @@ class CountedConnection : public Poco::Net::HTTPServerConnection {
 public:
   CountedConnection(const Poco::Net::StreamSocket& socket, Poco::Net::HTTPServerParams::Ptr params,
                     Poco::Net::HTTPRequestHandlerFactory::Ptr factory, Counters& counters)
-      : HTTPServerConnection(socket, params, factory), counters_(counters) {}
+      : HTTPServerConnection(socket, params, factory), counters_(counters) {
+    counters_.open++;
+  }
   ~CountedConnection() override { counters_.open--; }
 
 private:
@@ -212,13 +230,17 @@ private:
 };
 
 /// Admits connections up to the cap; beyond it answers 503 itself instead of queueing.
+/// Connections count from the moment a thread takes them, plus those Poco still queues (a
+/// queued socket Poco discards at stop never becomes a connection, so it must not be counted
+/// as one).
 class CapFilter : public Poco::Net::TCPServerConnectionFilter {
 public:
   CapFilter(int cap, Counters& counters) : cap_(cap), counters_(counters) {}
+  void setServer(const Poco::Net::TCPServer* server) { server_ = server; }
 
   bool accept(const Poco::Net::StreamSocket& socket) override {
-    if (counters_.open.load() < cap_) {
-      counters_.open++;
+    const int queued = server_ != nullptr ? server_->queuedConnections() : 0;
+    if (counters_.open.load() + queued < cap_) {
       return true;
     }
     counters_.refused++;
@@ -252,6 +274,7 @@ private:
 
   int cap_;
   Counters& counters_;
+  const Poco::Net::TCPServer* server_ = nullptr;
 };
 
 } // namespace
@@ -292,7 +315,9 @@ HttpServer::HttpServer(HttpServerOptions options, HttpHandler& handler) : impl_(
   impl_->server = std::make_unique<Poco::Net::TCPServer>(
       new CountedConnectionFactory(params_ptr, factory_ptr, impl_->counters), *impl_->pool, impl_->socket,
       params_ptr);
-  impl_->server->setConnectionFilter(new CapFilter(o.max_connections, impl_->counters));
+  Poco::AutoPtr<CapFilter> filter = new CapFilter(o.max_connections, impl_->counters);
+  filter->setServer(impl_->server.get());
+  impl_->server->setConnectionFilter(filter);
 }
 
 HttpServer::~HttpServer() {

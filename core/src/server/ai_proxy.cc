@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
-#include <random>
 
 namespace switchyard {
 namespace {
@@ -17,19 +16,6 @@ sy_str sv(std::string_view s) { return sy_str{s.data(), s.size()}; }
 
 double msSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-std::string newRequestId() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static const char* kHex = "0123456789abcdef";
-  std::string id = "req_";
-  for (int i = 0; i < 2; ++i) {
-    uint64_t v = rng();
-    for (int j = 0; j < 16; ++j) {
-      id += kHex[(v >> (j * 4)) & 15];
-    }
-  }
-  return id;
 }
 
 bool sendJson(HttpResponseWriter& w, int status, const std::string& body) {
@@ -156,7 +142,6 @@ void AiProxy::handle(const HttpRequest& request, HttpResponseWriter& response) {
   if (path == "/v1/embeddings" || path == "/embeddings") {
     return request.method == "POST" ? serveAi(SY_OP_EMBEDDINGS, request, response) : methodNotAllowed("POST");
   }
-  response.setHeader("x-request-id", newRequestId());
   if (path == "/healthz") {
     sendJson(response, 200, R"({"status":"ok"})");
     return;
@@ -187,7 +172,7 @@ void AiProxy::handle(const HttpRequest& request, HttpResponseWriter& response) {
 
 void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseWriter& response) {
   CallRecord record;
-  record.request_id = newRequestId();
+  record.request_id = request.request_id;
   record.start = Clock::now();
   record.start_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
@@ -195,7 +180,6 @@ void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseW
   record.client_address = request.peer;
   record.endpoint = request.path;
   record.operation = op == SY_OP_CHAT_COMPLETIONS ? "chat.completions" : "embeddings";
-  response.setHeader("x-request-id", record.request_id);
 
   RuntimeSharedPtr rt = runtime_(); // held to the end: keeps this call's plugin versions loaded
   ApiError error;

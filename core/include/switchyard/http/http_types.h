@@ -12,6 +12,7 @@ namespace switchyard {
 
 /// A client request with its body already read (within the configured limit).
 struct HttpRequest {
+  std::string request_id; ///< the gateway's id for this request, also in the x-request-id header
   std::string method;
   std::string path;  ///< without the query
   std::string query; ///< without the '?'

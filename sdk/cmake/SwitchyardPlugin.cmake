@@ -16,5 +16,12 @@ function(switchyard_add_plugin target)
   endif()
   if(NOT APPLE)
     target_link_options(${target} PRIVATE -Wl,--no-undefined)
+    # Hidden visibility does not cover template instantiations and inline statics from
+    # libstdc++ (std::vector<char>::_M_realloc_insert, shared_ptr typeinfo, to_chars tables):
+    # they stay default-visibility weak symbols. A version script makes the export list exact.
+    set(_sy_map ${CMAKE_CURRENT_BINARY_DIR}/${target}.exports.map)
+    file(WRITE ${_sy_map} "{\n  global: sy_plugin_entry;\n  local: *;\n};\n")
+    target_link_options(${target} PRIVATE -Wl,--version-script=${_sy_map})
+    set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${_sy_map})
   endif()
 endfunction()

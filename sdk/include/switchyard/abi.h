@@ -205,7 +205,8 @@ typedef struct sy_http_request {
  */
 typedef struct sy_provider_vtable {
   size_t struct_size;
-  /** Creates an instance from its JSON config block. Errors via set_error on `out`. */
+  /** Creates an instance from its JSON config block; SY_OK must come with a non-NULL instance.
+   * Errors via set_error on `out`. */
   sy_status (*create)(void* plugin_state, sy_str config_json, sy_out_host_t* out,
                       void** instance);
   void (*destroy)(void* instance);
@@ -247,7 +248,8 @@ typedef struct sy_auth_vtable {
 } sy_auth_vtable;
 
 /**
- * A log sink receives finished call records (JSON objects, schema in docs/call-record.md)
+ * A log sink receives finished call records (JSON objects, schema "switchyard.call.v1" in
+ * docs/sdk.md)
  * in batches, on a host background thread, never on the request path.
  * THREADING: write_batch and flush are serialized per instance.
  * A non-OK result means "not delivered": the host keeps the batch and tries again later.
@@ -317,6 +319,9 @@ typedef struct sy_plugin_info {
  */
 typedef const sy_plugin_info* (*sy_plugin_entry_fn)(uint32_t host_abi_major,
                                                     uint32_t host_abi_minor);
+
+/** The entry point's prototype, so a plugin's definition is checked against it. */
+SY_EXPORT const sy_plugin_info* sy_plugin_entry(uint32_t host_abi_major, uint32_t host_abi_minor);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -225,6 +225,9 @@ template <class Fn> sy_status guarded(sy_out_host_t* out, std::string_view where
     if (out != nullptr) {
       Output(out).setError(e);
     }
+    if (e.status == 401 || e.status == 403) {
+      return SY_ERR_DENIED;
+    }
     return e.status >= 500 ? SY_ERR_INTERNAL : SY_ERR_INVALID_ARG;
   } catch (const std::exception& e) {
     if (out != nullptr) {

@@ -1,0 +1,545 @@
+// Provider "openai": translates the unified (OpenAI-format) API to OpenAI or any
+// OpenAI-compatible upstream. The wire format is already the unified one, so the work is in
+// the edges: the model rename, headers, always-on usage accounting for streams, and mapping
+// every upstream failure to a well-formed client error.
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <switchyard/sdk.hpp>
+#include <utility>
+#include <vector>
+
+#include "sse_parser.h"
+
+namespace switchyard {
+namespace openai {
+namespace {
+
+using sdk::Output;
+// ordered_json keeps the client's key order in the body we forward.
+using Json = nlohmann::ordered_json;
+
+// Upstream error messages are passed to clients; bound them so a hostile upstream cannot.
+constexpr size_t kMaxMessageBytes = 8 * 1024;
+// A JSON (not SSE) answer to a stream request is buffered whole; bound it.
+constexpr size_t kMaxJsonStreamBytes = 16u << 20;
+
+sdk::Error configError(std::string message) {
+  return sdk::Error(400, "invalid_request_error", "invalid_config",
+                    "openai provider config: " + std::move(message));
+}
+
+bool isTokenChar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+    return true;
+  }
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool validHeaderName(std::string_view name) {
+  if (name.empty()) {
+    return false;
+  }
+  for (char c : name) {
+    if (!isTokenChar(c)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// CR, LF and NUL would let a config value smuggle extra headers into the upstream request.
+bool validHeaderValue(std::string_view value) {
+  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    const auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; };
+    if (lower(a[i]) != lower(b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  const auto ws = std::string_view(" \t\r\n");
+  const size_t b = s.find_first_not_of(ws);
+  if (b == std::string_view::npos) {
+    return {};
+  }
+  return s.substr(b, s.find_last_not_of(ws) - b + 1);
+}
+
+std::string clip(std::string s) {
+  if (s.size() > kMaxMessageBytes) {
+    s.resize(kMaxMessageBytes);
+    // Do not leave half a UTF-8 sequence at the cut.
+    while (!s.empty() && (static_cast<unsigned char>(s.back()) & 0xC0) == 0x80) {
+      s.pop_back();
+    }
+    if (!s.empty() && (static_cast<unsigned char>(s.back()) & 0x80) != 0) {
+      s.pop_back();
+    }
+    s += "...";
+  }
+  return s;
+}
+
+/// OpenAI's "code" is a string, but null and numbers occur in the wild.
+std::string stringifyCode(const Json& code) {
+  if (code.is_null()) {
+    return {};
+  }
+  if (code.is_string()) {
+    return code.get<std::string>();
+  }
+  return code.dump();
+}
+
+std::string dumpJson(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+bool isErrorStatus(uint32_t status) {
+  return status >= 400 && status <= 599;
+}
+
+/// Sets the client error from an upstream error document: {"error":{...}}, {"error":"..."},
+/// or a bare {"message"|"detail": "..."} as some compatible servers send.
+void setUpstreamError(const Json& doc, uint32_t status, const Output& out) {
+  std::string type = "upstream_error";
+  std::string code;
+  std::string message;
+  const auto err = doc.find("error");
+  if (err != doc.end() && err->is_object()) {
+    if (auto t = err->find("type"); t != err->end() && t->is_string() && !t->empty()) {
+      type = t->get<std::string>();
+    }
+    if (auto c = err->find("code"); c != err->end()) {
+      code = stringifyCode(*c);
+    }
+    if (auto m = err->find("message"); m != err->end()) {
+      message = m->is_string() ? m->get<std::string>() : dumpJson(*m);
+    }
+  } else if (err != doc.end() && err->is_string()) {
+    message = err->get<std::string>();
+  } else {
+    for (const char* key : {"message", "detail"}) {
+      if (auto m = doc.find(key); m != doc.end() && m->is_string()) {
+        message = m->get<std::string>();
+        break;
+      }
+    }
+  }
+  if (message.empty()) {
+    message = "upstream returned an error";
+  }
+  out.setError(status, type, code, clip(std::move(message)));
+}
+
+/// The status an in-band error (inside a 2xx answer) should map to: 502 unless the error
+/// itself names a better one.
+uint32_t inBandErrorStatus(const Json& doc) {
+  const auto err = doc.find("error");
+  if (err == doc.end() || !err->is_object()) {
+    return 502;
+  }
+  for (const char* key : {"status", "code"}) {
+    if (auto v = err->find(key); v != err->end() && v->is_number_integer()) {
+      const auto n = v->get<int64_t>();
+      if (n >= 400 && n <= 599) {
+        return static_cast<uint32_t>(n);
+      }
+    }
+  }
+  return 502;
+}
+
+bool hasError(const Json& doc) {
+  const auto err = doc.find("error");
+  return err != doc.end() && !err->is_null();
+}
+
+/// Finds body.stream_options.include_usage without building a DOM of a possibly huge body
+/// (images, long histories): stream_open needs only this one flag.
+class IncludeUsageProbe : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  bool value() const { return value_; }
+
+  bool null() override { return scalar(); }
+  bool boolean(bool v) override {
+    if (depth_ == 2 && in_options_ && options_key_ == "include_usage") {
+      value_ = v;
+    }
+    return scalar();
+  }
+  bool number_integer(number_integer_t) override { return scalar(); }
+  bool number_unsigned(number_unsigned_t) override { return scalar(); }
+  bool number_float(number_float_t, const string_t&) override { return scalar(); }
+  bool string(string_t&) override { return scalar(); }
+  bool binary(binary_t&) override { return scalar(); }
+  bool start_object(std::size_t) override {
+    ++depth_;
+    if (depth_ == 2 && top_key_ == "stream_options") {
+      in_options_ = true;
+    }
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (depth_ == 1) {
+      top_key_ = k;
+    } else if (depth_ == 2 && in_options_) {
+      options_key_ = k;
+    }
+    return true;
+  }
+  bool end_object() override {
+    if (depth_ == 2 && in_options_) {
+      return false;  // seen all we need; stop early
+    }
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    ++depth_;
+    return true;
+  }
+  bool end_array() override {
+    --depth_;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+ private:
+  static bool scalar() { return true; }
+
+  int depth_ = 0;
+  bool in_options_ = false;
+  bool value_ = false;
+  std::string top_key_;
+  std::string options_key_;
+};
+
+bool clientAskedForUsage(std::string_view body) {
+  IncludeUsageProbe probe;
+  nlohmann::json::sax_parse(body.data(), body.data() + body.size(), &probe);
+  return probe.value();
+}
+
+class OpenAiStream : public sdk::ProviderStream {
+ public:
+  OpenAiStream(bool client_wants_usage, bool json_body)
+      : client_wants_usage_(client_wants_usage), json_body_(json_body) {}
+
+  sy_status onData(std::string_view bytes, const Output& out) override {
+    if (failed_) {
+      return SY_ERR_UPSTREAM;
+    }
+    if (done_) {
+      return SY_OK;  // anything after [DONE] has no meaning
+    }
+    if (json_body_) {
+      if (body_.size() + bytes.size() > kMaxJsonStreamBytes) {
+        return fail(out, 502, "upstream_error", "bad_upstream_response",
+                    "upstream answered a stream request with an oversized JSON body");
+      }
+      body_.append(bytes);
+      return SY_OK;
+    }
+    sy_status status = SY_OK;
+    const auto result = parser_.feed(bytes, [&](std::string_view data) {
+      status = onEvent(data, out);
+      return status == SY_OK && !done_;
+    });
+    if (result == SseParser::Result::kTooLarge) {
+      return fail(out, 502, "upstream_error", "chunk_too_large",
+                  "upstream sent a stream event larger than the gateway accepts");
+    }
+    return status;
+  }
+
+  sy_status onEnd(const Output& out) override {
+    if (failed_) {
+      return SY_ERR_UPSTREAM;
+    }
+    if (done_) {
+      return SY_OK;
+    }
+    if (json_body_) {
+      return endJsonBody(out);
+    }
+    // Some servers close right after "data: [DONE]\n" without the blank line; accept that.
+    if (trim(parser_.finish()) == "[DONE]") {
+      done_ = true;
+      out.emit(SY_EVENT_DONE);
+      return SY_OK;
+    }
+    return fail(out, 502, "upstream_error", "stream_truncated",
+                "upstream closed the stream before [DONE]");
+  }
+
+ private:
+  sy_status onEvent(std::string_view data, const Output& out) {
+    const std::string_view trimmed = trim(data);
+    if (trimmed.empty()) {
+      return SY_OK;
+    }
+    if (trimmed == "[DONE]") {
+      done_ = true;
+      out.emit(SY_EVENT_DONE);
+      return SY_OK;
+    }
+    const Json chunk = Json::parse(trimmed, nullptr, false);
+    if (chunk.is_discarded() || !chunk.is_object()) {
+      return fail(out, 502, "upstream_error", "malformed_chunk",
+                  "upstream sent a stream chunk that is not a JSON object");
+    }
+    if (hasError(chunk)) {
+      failed_ = true;
+      setUpstreamError(chunk, inBandErrorStatus(chunk), out);
+      return SY_ERR_UPSTREAM;
+    }
+    const auto usage = chunk.find("usage");
+    const bool has_usage = usage != chunk.end() && usage->is_object();
+    const auto choices = chunk.find("choices");
+    // With include_usage the upstream ends with a choices-less chunk that carries only the
+    // usage; a client that did not ask for it must not see it.
+    const bool usage_only =
+        has_usage && choices != chunk.end() && choices->is_array() && choices->empty();
+    if (!usage_only || client_wants_usage_) {
+      // Multi-line data would break the core's one-line "data: <json>" framing.
+      if (trimmed.find_first_of("\r\n") == std::string_view::npos) {
+        out.emit(SY_EVENT_CHUNK, trimmed);
+      } else {
+        out.emit(SY_EVENT_CHUNK, dumpJson(chunk));
+      }
+    }
+    if (has_usage) {
+      out.emit(SY_EVENT_USAGE, dumpJson(*usage));
+    }
+    return SY_OK;
+  }
+
+  sy_status endJsonBody(const Output& out) {
+    const Json doc = Json::parse(body_, nullptr, false);
+    if (!doc.is_discarded() && doc.is_object() && hasError(doc)) {
+      failed_ = true;
+      setUpstreamError(doc, inBandErrorStatus(doc), out);
+      return SY_ERR_UPSTREAM;
+    }
+    return fail(out, 502, "upstream_error", "bad_upstream_response",
+                "upstream answered a stream request without an event stream");
+  }
+
+  sy_status fail(const Output& out, uint32_t status, std::string_view type, std::string_view code,
+                 std::string_view message) {
+    failed_ = true;
+    out.setError(status, type, code, message);
+    return SY_ERR_UPSTREAM;
+  }
+
+  const bool client_wants_usage_;
+  const bool json_body_;
+  SseParser parser_;
+  std::string body_;
+  bool done_ = false;
+  bool failed_ = false;
+};
+
+class OpenAiProvider : public sdk::Provider {
+ public:
+  explicit OpenAiProvider(std::string_view config_text) {
+    if (trim(config_text).empty()) {
+      return;
+    }
+    const Json config = Json::parse(config_text, nullptr, false);
+    if (config.is_discarded() || !config.is_object()) {
+      throw configError("must be a JSON object");
+    }
+    for (const auto& [key, value] : config.items()) {
+      if (key == "organization" || key == "project") {
+        if (!value.is_string()) {
+          throw configError("\"" + key + "\" must be a string");
+        }
+        const auto text = value.get<std::string>();
+        if (!validHeaderValue(text)) {
+          throw configError("\"" + key + "\" contains a control character");
+        }
+        (key == "organization" ? organization_ : project_) = text;
+      } else if (key == "extra_headers") {
+        parseExtraHeaders(value);
+      } else {
+        throw configError("unknown key \"" + key +
+                          "\" (allowed: organization, project, extra_headers)");
+      }
+    }
+  }
+
+  sy_status buildRequest(const sdk::ProviderRequest& request, const Output& out) override {
+    std::string_view path;
+    switch (request.operation) {
+      case SY_OP_CHAT_COMPLETIONS:
+        path = "/chat/completions";
+        break;
+      case SY_OP_EMBEDDINGS:
+        path = "/embeddings";
+        if (request.stream) {
+          out.setError(400, "invalid_request_error", "unsupported_stream",
+                       "embeddings cannot be streamed");
+          return SY_ERR_UNSUPPORTED;
+        }
+        break;
+      default:
+        out.setError(400, "invalid_request_error", "unsupported_operation",
+                     "the openai provider does not support this operation");
+        return SY_ERR_UNSUPPORTED;
+    }
+
+    Json body = Json::parse(request.body, nullptr, false);
+    if (body.is_discarded()) {
+      out.setError(400, "invalid_request_error", "invalid_json",
+                   "the request body is not valid JSON");
+      return SY_ERR_INVALID_ARG;
+    }
+    if (!body.is_object()) {
+      out.setError(400, "invalid_request_error", "invalid_json",
+                   "the request body must be a JSON object");
+      return SY_ERR_INVALID_ARG;
+    }
+    if (!request.upstream_model.empty()) {
+      body["model"] = std::string(request.upstream_model);
+    }
+    if (request.operation == SY_OP_CHAT_COMPLETIONS) {
+      if (request.stream) {
+        body["stream"] = true;
+        // Always ask for usage so streamed calls are counted; the stream hides the extra
+        // chunk again from clients that did not ask.
+        auto options = body.find("stream_options");
+        if (options == body.end() || options->is_null()) {
+          body["stream_options"] = Json{{"include_usage", true}};
+        } else if (options->is_object()) {
+          (*options)["include_usage"] = true;
+        }
+        // Any other type is the client's mistake; the upstream will say so.
+      } else if (body.contains("stream")) {
+        // The core answers this call as a whole response, whatever the body says.
+        body["stream"] = false;
+      }
+    }
+
+    // Keys read from files often end in a newline; anything else that could break the header
+    // line is refused (without echoing the key).
+    const std::string_view api_key = trim(request.api_key);
+    if (!validHeaderValue(api_key)) {
+      out.setError(500, "internal_error", "invalid_upstream_credential",
+                   "the provider's API key contains control characters");
+      return SY_ERR_INVALID_ARG;
+    }
+
+    out.setMethod("POST");
+    out.setPath(path);
+    std::vector<std::pair<std::string_view, std::string>> headers;
+    headers.emplace_back("Content-Type", "application/json");
+    if (!api_key.empty()) {
+      headers.emplace_back("Authorization", "Bearer " + std::string(api_key));
+    }
+    if (!organization_.empty()) {
+      headers.emplace_back("OpenAI-Organization", organization_);
+    }
+    if (!project_.empty()) {
+      headers.emplace_back("OpenAI-Project", project_);
+    }
+    if (request.stream) {
+      headers.emplace_back("Accept", "text/event-stream");
+    }
+    // A configured header replaces a built-in one of the same name (e.g. a gateway that
+    // wants its own Accept), rather than sending both.
+    for (const auto& extra : extra_headers_) {
+      std::erase_if(headers, [&](const auto& h) { return equalsIgnoreCase(h.first, extra.first); });
+    }
+    for (const auto& [name, value] : headers) {
+      out.addHeader(name, value);
+    }
+    for (const auto& [name, value] : extra_headers_) {
+      out.addHeader(name, value);
+    }
+    out.appendBody(dumpJson(body));
+    return SY_OK;
+  }
+
+  sy_status parseResponse(const sdk::ProviderRequest&, const sdk::UpstreamResponse& response,
+                          const Output& out) override {
+    const Json doc = Json::parse(response.body, nullptr, false);
+    const bool is_object = !doc.is_discarded() && doc.is_object();
+    const bool success = response.status >= 200 && response.status <= 299;
+    if (!is_object) {
+      out.setError(502, "upstream_error", "bad_upstream_response",
+                   "upstream answered HTTP " + std::to_string(response.status) +
+                       " with a body that is not a JSON object");
+      return SY_ERR_UPSTREAM;
+    }
+    if (!success) {
+      setUpstreamError(doc, isErrorStatus(response.status) ? response.status : 502, out);
+      return SY_ERR_UPSTREAM;
+    }
+    if (hasError(doc)) {
+      setUpstreamError(doc, inBandErrorStatus(doc), out);
+      return SY_ERR_UPSTREAM;
+    }
+    out.emit(SY_EVENT_RESPONSE, response.body);
+    if (auto usage = doc.find("usage"); usage != doc.end() && usage->is_object()) {
+      out.emit(SY_EVENT_USAGE, dumpJson(*usage));
+    }
+    return SY_OK;
+  }
+
+  std::unique_ptr<sdk::ProviderStream> openStream(const sdk::ProviderRequest& request,
+                                                  const sdk::UpstreamResponse& response) override {
+    const std::string_view content_type = trim(response.headers.get("content-type"));
+    const bool json_body = content_type.size() >= 16 &&
+                           equalsIgnoreCase(content_type.substr(0, 16), "application/json");
+    return std::make_unique<OpenAiStream>(clientAskedForUsage(request.body), json_body);
+  }
+
+ private:
+  void parseExtraHeaders(const Json& value) {
+    if (!value.is_object()) {
+      throw configError("\"extra_headers\" must be an object of header names to strings");
+    }
+    for (const auto& [name, v] : value.items()) {
+      if (!validHeaderName(name)) {
+        throw configError("\"extra_headers\" has an invalid header name \"" + name + "\"");
+      }
+      if (!v.is_string()) {
+        throw configError("\"extra_headers\" value of \"" + name + "\" must be a string");
+      }
+      auto text = v.get<std::string>();
+      if (!validHeaderValue(text)) {
+        throw configError("\"extra_headers\" value of \"" + name +
+                          "\" contains a control character");
+      }
+      extra_headers_.emplace_back(name, std::move(text));
+    }
+  }
+
+  std::string organization_;
+  std::string project_;
+  std::vector<std::pair<std::string, std::string>> extra_headers_;
+};
+
+}  // namespace
+}  // namespace openai
+}  // namespace switchyard
+
+SY_PLUGIN("openai", "1.0.0", "Switchyard", "OpenAI and OpenAI-compatible upstreams",
+          switchyard::sdk::provider<switchyard::openai::OpenAiProvider>(
+              "openai", "OpenAI chat completions and embeddings, or any compatible base URL"))

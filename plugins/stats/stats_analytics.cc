@@ -1,0 +1,305 @@
+// Analytics "stats": since-start aggregates of call records per model and per principal, with
+// latency and time-to-first-byte percentiles from fixed log-bucket histograms, so memory per
+// group is constant however many calls are observed.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <switchyard/sdk.hpp>
+#include <vector>
+
+namespace switchyard {
+namespace stats {
+namespace {
+
+using Json = nlohmann::json;
+
+sdk::Error configError(std::string message) {
+  return sdk::Error(400, "invalid_request_error", "invalid_config",
+                    "stats analytics config: " + std::move(message));
+}
+
+/// Log-bucketed histogram of millisecond durations. Bucket i >= 1 holds
+/// (kMinMs * kGamma^(i-1), kMinMs * kGamma^i]; reporting 2lu/(l+u) for a bucket [l,u] bounds
+/// the relative error by (kGamma-1)/(kGamma+1), about 2%. Values outside [kMinMs, 1e8] land
+/// in the edge buckets, and answers are clamped to the exact observed min and max.
+class LogHistogram {
+ public:
+  void add(double ms) {
+    if (!(ms >= 0) || std::isinf(ms)) {
+      return;  // NaN, negative, infinite: not a duration
+    }
+    ++counts_[bucketOf(ms)];
+    min_ = count_ == 0 ? ms : std::min(min_, ms);
+    max_ = count_ == 0 ? ms : std::max(max_, ms);
+    ++count_;
+  }
+
+  std::optional<double> quantile(double q) const {
+    if (count_ == 0) {
+      return std::nullopt;
+    }
+    const auto rank = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * count_)));
+    uint64_t seen = 0;
+    for (size_t i = 0; i < counts_.size(); ++i) {
+      seen += counts_[i];
+      if (seen >= rank) {
+        // The last bucket is open-ended; its only honest bound is the observed maximum.
+        return i == kBuckets - 1 ? max_ : std::clamp(representative(i), min_, max_);
+      }
+    }
+    return max_;
+  }
+
+ private:
+  static constexpr double kGamma = 1.04;
+  static constexpr double kMinMs = 1e-3;
+  // Bucket 0, then ceil(log(1e8 / kMinMs) / log(kGamma)) = 646 buckets up to 1e8 ms (~28 h);
+  // the last one also takes everything longer.
+  static constexpr size_t kBuckets = 647;
+
+  static size_t bucketOf(double ms) {
+    if (ms <= kMinMs) {
+      return 0;
+    }
+    const double i = std::ceil(std::log(ms / kMinMs) / std::log(kGamma));
+    return static_cast<size_t>(std::clamp(i, 1.0, static_cast<double>(kBuckets - 1)));
+  }
+  static double representative(size_t i) {
+    if (i == 0) {
+      return kMinMs;
+    }
+    const double upper = kMinMs * std::pow(kGamma, static_cast<double>(i));
+    const double lower = upper / kGamma;
+    return 2 * lower * upper / (lower + upper);
+  }
+
+  std::array<uint64_t, kBuckets> counts_{};
+  uint64_t count_ = 0;
+  double min_ = 0;
+  double max_ = 0;
+};
+
+struct Aggregate {
+  uint64_t requests = 0;
+  uint64_t errors = 0;
+  uint64_t prompt_tokens = 0;
+  uint64_t completion_tokens = 0;
+  uint64_t total_tokens = 0;
+  LogHistogram latency_ms;
+  LogHistogram ttfb_ms;
+};
+
+/// What one record contributes, extracted before taking the lock.
+struct Observation {
+  std::string model;
+  std::string principal;
+  bool error = false;
+  uint64_t prompt_tokens = 0;
+  uint64_t completion_tokens = 0;
+  uint64_t total_tokens = 0;
+  std::optional<double> latency_ms;
+  std::optional<double> ttfb_ms;
+};
+
+std::string stringField(const Json& obj, const char* key) {
+  const auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+uint64_t countField(const Json& obj, const char* key) {
+  const auto it = obj.find(key);
+  if (it == obj.end() || !it->is_number()) {
+    return 0;
+  }
+  const double v = it->get<double>();
+  return v > 0 ? static_cast<uint64_t>(v) : 0;
+}
+
+std::optional<double> durationField(const Json& obj, const char* key) {
+  const auto it = obj.find(key);
+  if (it == obj.end() || !it->is_number()) {
+    return std::nullopt;
+  }
+  return it->get<double>();
+}
+
+std::optional<Observation> parseRecord(std::string_view text) {
+  const Json record = Json::parse(text, nullptr, false);
+  if (record.is_discarded() || !record.is_object()) {
+    return std::nullopt;
+  }
+  Observation o;
+  o.model = stringField(record, "model");
+  if (o.model.empty()) {
+    o.model = "unknown";
+  }
+  std::string tenant, app, key_id;
+  if (auto p = record.find("principal"); p != record.end() && p->is_object()) {
+    tenant = stringField(*p, "tenant");
+    app = stringField(*p, "app");
+    key_id = stringField(*p, "key_id");
+  }
+  o.principal = tenant.empty() && app.empty() && key_id.empty() ? "anonymous"
+                                                                : tenant + "/" + app + "/" + key_id;
+  if (auto s = record.find("status"); s != record.end() && s->is_number()) {
+    o.error = s->get<double>() >= 400;
+  }
+  if (auto u = record.find("usage"); u != record.end() && u->is_object()) {
+    o.prompt_tokens = countField(*u, "prompt_tokens");
+    o.completion_tokens = countField(*u, "completion_tokens");
+    o.total_tokens = u->contains("total_tokens") ? countField(*u, "total_tokens")
+                                                 : o.prompt_tokens + o.completion_tokens;
+  }
+  o.latency_ms = durationField(record, "latency_ms");
+  o.ttfb_ms = durationField(record, "ttfb_ms");
+  return o;
+}
+
+Json percentiles(const LogHistogram& h) {
+  Json out = Json::object();
+  for (const auto& [name, q] : {std::pair{"p50", 0.50}, {"p90", 0.90}, {"p99", 0.99}}) {
+    const auto v = h.quantile(q);
+    out[name] = v ? Json(std::round(*v * 1000) / 1000) : Json(nullptr);
+  }
+  return out;
+}
+
+Json describe(const Aggregate& a) {
+  return Json{{"requests", a.requests},           {"errors", a.errors},
+              {"prompt_tokens", a.prompt_tokens}, {"completion_tokens", a.completion_tokens},
+              {"total_tokens", a.total_tokens},   {"latency_ms", percentiles(a.latency_ms)},
+              {"ttfb_ms", percentiles(a.ttfb_ms)}};
+}
+
+class StatsAnalytics : public sdk::AnalyticsModule {
+ public:
+  explicit StatsAnalytics(std::string_view config_text) : since_unix_ms_(sdk::Host::nowUnixMs()) {
+    if (config_text.empty()) {
+      return;
+    }
+    const Json config = Json::parse(config_text, nullptr, false);
+    if (config.is_discarded() || !config.is_object()) {
+      throw configError("must be a JSON object");
+    }
+    for (const auto& [key, value] : config.items()) {
+      if (key == "max_groups") {
+        if (!value.is_number_integer() || value.get<int64_t>() < 1) {
+          throw configError("\"max_groups\" must be a positive integer");
+        }
+        max_groups_ = value.get<uint64_t>();
+      } else {
+        throw configError("unknown key \"" + key + "\" (allowed: max_groups)");
+      }
+    }
+  }
+
+  void observe(const std::vector<std::string_view>& records) override {
+    std::vector<Observation> batch;
+    batch.reserve(records.size());
+    for (std::string_view text : records) {
+      if (auto o = parseRecord(text)) {
+        batch.push_back(std::move(*o));
+      }
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const Observation& o : batch) {
+      apply(groupFor(models_, o.model), o);
+      apply(groupFor(principals_, o.principal), o);
+    }
+  }
+
+  sy_status query(std::string_view query_json, const sdk::Output& out) override {
+    bool want_models = true;
+    bool want_principals = true;
+    if (!query_json.empty()) {
+      const Json q = Json::parse(query_json, nullptr, false);
+      if (q.is_discarded() || !q.is_object()) {
+        out.setError(400, "invalid_request_error", "invalid_query",
+                     "the query must be a JSON object");
+        return SY_ERR_INVALID_ARG;
+      }
+      if (auto g = q.find("group_by"); g != q.end() && !g->is_null()) {
+        const std::string group = g->is_string() ? g->get<std::string>() : g->dump();
+        if (group == "model") {
+          want_principals = false;
+        } else if (group == "principal") {
+          want_models = false;
+        } else if (!group.empty()) {
+          out.setError(400, "invalid_request_error", "invalid_group_by",
+                       "group_by must be \"model\" or \"principal\"");
+          return SY_ERR_INVALID_ARG;
+        }
+      }
+    }
+    Json answer = Json{{"since_unix_ms", since_unix_ms_}};
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (want_models) {
+        answer["models"] = describeAll(models_);
+      }
+      if (want_principals) {
+        answer["principals"] = describeAll(principals_);
+      }
+    }
+    out.emit(SY_EVENT_QUERY_RESULT, answer.dump(-1, ' ', false, Json::error_handler_t::replace));
+    return SY_OK;
+  }
+
+ private:
+  using Groups = std::map<std::string, Aggregate, std::less<>>;
+
+  /// Past max_groups new names share one "(other)" group, keeping memory bounded even if
+  /// record fields come from an unbounded set.
+  Aggregate& groupFor(Groups& groups, const std::string& name) {
+    if (auto it = groups.find(name); it != groups.end()) {
+      return it->second;
+    }
+    if (groups.size() >= max_groups_) {
+      return groups["(other)"];
+    }
+    return groups[name];
+  }
+
+  static void apply(Aggregate& a, const Observation& o) {
+    ++a.requests;
+    a.errors += o.error ? 1 : 0;
+    a.prompt_tokens += o.prompt_tokens;
+    a.completion_tokens += o.completion_tokens;
+    a.total_tokens += o.total_tokens;
+    if (o.latency_ms) {
+      a.latency_ms.add(*o.latency_ms);
+    }
+    if (o.ttfb_ms) {
+      a.ttfb_ms.add(*o.ttfb_ms);
+    }
+  }
+
+  static Json describeAll(const Groups& groups) {
+    Json out = Json::object();
+    for (const auto& [name, aggregate] : groups) {
+      out[name] = describe(aggregate);
+    }
+    return out;
+  }
+
+  const int64_t since_unix_ms_;
+  uint64_t max_groups_ = 10000;
+  std::mutex mutex_;
+  Groups models_;
+  Groups principals_;
+};
+
+}  // namespace
+}  // namespace stats
+}  // namespace switchyard
+
+SY_PLUGIN("stats", "1.0.0", "Switchyard", "In-memory call statistics",
+          switchyard::sdk::analytics<switchyard::stats::StatsAnalytics>(
+              "stats", "Requests, errors, tokens and latency percentiles per model and principal"))

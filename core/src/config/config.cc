@@ -167,7 +167,7 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
   const json& server = objectAt(root, "server", "config");
   rejectUnknownKeys(server, "server",
                     {"listen", "max_connections", "keep_alive_timeout_s", "max_keep_alive_requests",
-                     "max_body_bytes", "thread_stack_kb", "listen_backlog", "drain_timeout_s"});
+                     "max_body_bytes", "thread_stack_kb", "min_threads", "listen_backlog", "drain_timeout_s"});
   cfg.server.listen = parseListen(stringAt(server, "listen", "server", "127.0.0.1:8080"), "server.listen");
   cfg.server.max_connections = static_cast<int>(intAt(server, "max_connections", "server", 12000, 1, 1000000));
   cfg.server.keep_alive_timeout_s = static_cast<int>(intAt(server, "keep_alive_timeout_s", "server", 5, 1, 3600));
@@ -176,6 +176,13 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
   cfg.server.max_body_bytes = static_cast<size_t>(
       intAt(server, "max_body_bytes", "server", 32ll * 1024 * 1024, 1024, 4ll * 1024 * 1024 * 1024));
   cfg.server.thread_stack_kb = static_cast<int>(intAt(server, "thread_stack_kb", "server", 256, 64, 65536));
+  cfg.server.min_threads = static_cast<int>(intAt(server, "min_threads", "server", 16, 1, 1000000));
+  if (cfg.server.min_threads > cfg.server.max_connections) {
+    if (server.contains("min_threads")) {
+      fail("server.min_threads", "must not exceed max_connections");
+    }
+    cfg.server.min_threads = cfg.server.max_connections;
+  }
   cfg.server.listen_backlog = static_cast<int>(intAt(server, "listen_backlog", "server", 4096, 16, 1000000));
   cfg.server.drain_timeout_s = static_cast<int>(intAt(server, "drain_timeout_s", "server", 30, 0, 86400));
 
@@ -196,10 +203,20 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
       cfg.plugins.dirs.push_back(resolve(base_dir, d.get<std::string>()));
     }
   } else {
+    // Beside the binary (a build tree), then where the package installs them.
     cfg.plugins.dirs.push_back(exe_dir / "plugins");
-    cfg.plugins.dirs.push_back((exe_dir / ".." / "lib" / "switchyard" / "plugins").lexically_normal());
+    cfg.plugins.dirs.push_back((exe_dir / ".." / SWITCHYARD_PLUGIN_INSTALL_DIR).lexically_normal());
   }
-  cfg.plugins.cache_dir = resolve(base_dir, stringAt(plugins, "cache_dir", "plugins", "var/plugin-cache"));
+  if (plugins.contains("cache_dir")) {
+    cfg.plugins.cache_dir = resolve(base_dir, stringAt(plugins, "cache_dir", "plugins", ""));
+  } else {
+    const char* xdg = std::getenv("XDG_CACHE_HOME");
+    const char* home = std::getenv("HOME");
+    cfg.plugins.cache_dir = xdg != nullptr && *xdg != '\0' ? fs::path(xdg) / "switchyard" / "plugin-cache"
+                            : home != nullptr && *home != '\0'
+                                ? fs::path(home) / ".cache" / "switchyard" / "plugin-cache"
+                                : fs::path("/var/cache/switchyard/plugin-cache");
+  }
   cfg.plugins.poll_interval_ms =
       static_cast<int>(intAt(plugins, "poll_interval_ms", "plugins", 1000, 50, 3600000));
   cfg.plugins.drain_timeout_s = static_cast<int>(intAt(plugins, "drain_timeout_s", "plugins", 600, 0, 86400));

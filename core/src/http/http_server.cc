@@ -5,6 +5,7 @@
 #include <Poco/Net/HTTPServerConnection.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
@@ -134,6 +135,27 @@ bool readBody(HTTPServerRequest& request, size_t limit, std::string* body, bool*
   return !in.bad();
 }
 
+/// Closing with request bytes unread makes the kernel answer them with a reset, which can
+/// destroy our 413 on the client's side before it is read. Like nginx's lingering close,
+/// read and discard a bounded amount first.
+void lingerOnUnreadBody(HTTPServerRequest& request) {
+  try {
+    auto& impl = static_cast<Poco::Net::HTTPServerRequestImpl&>(request);
+    Poco::Net::StreamSocket& socket = impl.socket();
+    socket.setReceiveTimeout(Poco::Timespan(0, 200000));
+    char sink[16384];
+    size_t discarded = 0;
+    while (discarded < 4u * 1024 * 1024) {
+      int n = socket.receiveBytes(sink, sizeof sink);
+      if (n <= 0) {
+        break;
+      }
+      discarded += static_cast<size_t>(n);
+    }
+  } catch (...) {
+  }
+}
+
 class Adapter : public Poco::Net::HTTPRequestHandler {
 public:
   Adapter(HttpHandler& handler, size_t max_body) : handler_(handler), max_body_(max_body) {}
@@ -163,6 +185,7 @@ public:
           ApiError e{413, "invalid_request_error", "request_too_large",
                      "Request body exceeds the gateway limit of " + std::to_string(max_body_) + " bytes"};
           writer.send(413, "application/json", e.toJson());
+          lingerOnUnreadBody(request);
         }
         return;
       }
@@ -207,6 +230,12 @@ public:
                     Poco::Net::HTTPRequestHandlerFactory::Ptr factory, Counters& counters)
       : HTTPServerConnection(socket, params, factory), counters_(counters) {
     counters_.open++;
+    // Poco writes a response head and body (and every SSE chunk) as separate sends; with
+    // Nagle on, each second send waits for the peer's delayed ACK (~40 ms).
+    try {
+      this->socket().setNoDelay(true);
+    } catch (...) {
+    }
   }
   ~CountedConnection() override { counters_.open--; }
 
@@ -309,7 +338,8 @@ HttpServer::HttpServer(HttpServerOptions options, HttpHandler& handler) : impl_(
   params->setThreadIdleTime(Poco::Timespan(30, 0));
   Poco::Net::HTTPServerParams::Ptr params_ptr(params);
 
-  impl_->pool = std::make_unique<Poco::ThreadPool>(o.name, 2, o.max_connections + 2, 30, o.thread_stack_kb * 1024);
+  impl_->pool = std::make_unique<Poco::ThreadPool>(o.name, std::max(2, o.min_threads), o.max_connections + 2,
+                                                  /*idleTime=*/60, o.thread_stack_kb * 1024);
   impl_->factory = new AdapterFactory(handler, o.max_body_bytes);
   Poco::Net::HTTPRequestHandlerFactory::Ptr factory_ptr = impl_->factory;
   impl_->server = std::make_unique<Poco::Net::TCPServer>(

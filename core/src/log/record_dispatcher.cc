@@ -23,6 +23,7 @@ public:
   const ComponentInstanceSharedPtr& instance() const { return consumer_.instance; }
 
   void submit(const RecordPtr& record) {
+    bool wake = false;
     {
       std::lock_guard lock(mutex_);
       if (queue_.size() >= options_.queue_capacity) {
@@ -30,8 +31,13 @@ public:
         return;
       }
       queue_.push_back(record);
+      // Waking the worker per record would cost a context switch per request; it wakes by
+      // itself every flush interval, or at once when a full batch is waiting.
+      wake = queue_.size() == options_.batch_size;
     }
-    cv_.notify_one();
+    if (wake) {
+      cv_.notify_one();
+    }
   }
 
   void stop() {
@@ -66,7 +72,11 @@ private:
       {
         std::unique_lock lock(mutex_);
         if (batch.empty()) {
-          cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+          cv_.wait_for(lock, options_.flush_interval,
+                       [&] { return stopping_ || queue_.size() >= options_.batch_size; });
+          if (queue_.empty() && !stopping_) {
+            continue;
+          }
           if (queue_.empty() && stopping_) {
             return;
           }

@@ -88,9 +88,11 @@ fs::path privateCopy(const fs::path& file, const fs::path& cache_dir, const std:
                      std::string* error) {
   std::error_code ec;
   fs::create_directories(cache_dir, ec);
+  fs::permissions(cache_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   fs::path target = cache_dir / (file.stem().string() + "." + sha.substr(0, 16) + ".so");
-  if (fs::exists(target, ec)) {
-    return target;
+  std::string ignored;
+  if (fs::exists(target, ec) && sha256File(target, &ignored) == sha) {
+    return target; // the same bytes are already cached
   }
   fs::path tmp = target;
   tmp += ".tmp." + std::to_string(::getpid());

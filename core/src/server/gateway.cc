@@ -182,9 +182,21 @@ void Gateway::start() {
   m.admin = std::make_unique<AdminHandler>(std::move(state));
 
   const ServerConfig& s = m.config->server;
-  HttpServerOptions data{"sy-http", s.listen, s.max_connections, s.keep_alive_timeout_s, s.max_keep_alive_requests,
-                         60, s.thread_stack_kb, s.listen_backlog, s.max_body_bytes};
-  HttpServerOptions admin{"sy-admin", m.config->admin.listen, 64, 5, 1000, 30, 256, 64, 1024 * 1024};
+  HttpServerOptions data{.name = "sy-http",
+                         .listen = s.listen,
+                         .max_connections = s.max_connections,
+                         .keep_alive_timeout_s = s.keep_alive_timeout_s,
+                         .max_keep_alive_requests = s.max_keep_alive_requests,
+                         .thread_stack_kb = s.thread_stack_kb,
+                         .listen_backlog = s.listen_backlog,
+                         .min_threads = s.min_threads,
+                         .max_body_bytes = s.max_body_bytes};
+  HttpServerOptions admin{.name = "sy-admin",
+                          .listen = m.config->admin.listen,
+                          .max_connections = 64,
+                          .request_timeout_s = 30,
+                          .listen_backlog = 64,
+                          .max_body_bytes = 1024 * 1024};
   m.data_server = std::make_unique<HttpServer>(data, *m.proxy);
   m.admin_server = std::make_unique<HttpServer>(admin, *m.admin);
   m.data_server->start();

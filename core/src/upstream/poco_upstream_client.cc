@@ -234,6 +234,8 @@ public:
         }
         std::ostream& os = session->sendRequest(request);
         sent = true;
+        // Head and body leave as separate sends; without this the body waits for a delayed ACK.
+        session->socket().setNoDelay(true);
         os.write(call.body.data(), static_cast<std::streamsize>(call.body.size()));
         os.flush();
         if (!os.good()) {

@@ -32,6 +32,7 @@ struct ServerConfig {
   int max_keep_alive_requests = 10000;
   size_t max_body_bytes = 32u * 1024 * 1024;
   int thread_stack_kb = 256;
+  int min_threads = 16; ///< started up front; raise it where thousands of streams open at once
   int listen_backlog = 4096;
   int drain_timeout_s = 30;
 };

@@ -21,6 +21,7 @@ struct HttpServerOptions {
   int request_timeout_s = 60;  ///< reading a request head or body
   int thread_stack_kb = 256;
   int listen_backlog = 4096;
+  int min_threads = 2; ///< threads started up front
   size_t max_body_bytes = 32u * 1024 * 1024;
 };
 

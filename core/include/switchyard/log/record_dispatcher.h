@@ -37,6 +37,7 @@ public:
   struct Options {
     size_t queue_capacity = 100000;
     size_t batch_size = 256;
+    std::chrono::milliseconds flush_interval{100}; ///< how long a record may wait for its batch
     std::chrono::milliseconds stop_deadline{5000};
   };
   explicit RecordDispatcher(Options options);

@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -30,6 +32,23 @@ void raiseFileLimit() {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
+}
+
+// The handler only writes the signal number to a pipe (async-signal-safe); main() reads it.
+// A handler works whichever thread the kernel picks, unlike a signal mask that every thread,
+// including threads libraries start with masks of their own, would have to inherit.
+int g_signal_pipe[2] = {-1, -1};
+
+void onTerminationSignal(int sig) {
+  const unsigned char byte = static_cast<unsigned char>(sig);
+  [[maybe_unused]] ssize_t n = ::write(g_signal_pipe[1], &byte, 1);
+}
+
+int waitForTerminationSignal() {
+  unsigned char byte = 0;
+  while (::read(g_signal_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+  }
+  return byte;
 }
 
 } // namespace
@@ -64,21 +83,23 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  // Signals are taken synchronously by this thread only; every thread started later
-  // inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  if (::pipe(g_signal_pipe) != 0) {
+    std::cerr << "cannot create the signal pipe\n";
+    return 1;
+  }
+  struct sigaction action {};
+  action.sa_handler = &onTerminationSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
   signal(SIGPIPE, SIG_IGN);
   raiseFileLimit();
 
   try {
     switchyard::Gateway gateway(config);
     gateway.start();
-    int sig = 0;
-    sigwait(&signals, &sig);
+    const int sig = waitForTerminationSignal();
     spdlog::info("{} received: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     gateway.shutdown();
     spdlog::info("stopped");

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Turns the raw files bench/run.sh collects (wrk output, sy_stream_load RESULT lines, /proc
+samples) into the markdown summary printed at the end of a run. Usage: summarize.py RES_DIR"""
+import json
+import os
+import re
+import sys
+
+res = sys.argv[1]
+
+
+def read(name, default=""):
+    try:
+        with open(os.path.join(res, name)) as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+def kv(name):
+    out = {}
+    for line in read(name).splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def to_ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    if not m:
+        return None
+    v, unit = float(m.group(1)), m.group(2)
+    return v * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+
+
+def parse_wrk(text):
+    if not text:
+        return None
+    r = {"rps": None, "p50": None, "p99": None, "requests": None, "non2xx": 0, "socket_errors": ""}
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("Requests/sec:"):
+            r["rps"] = float(s.split()[1])
+        elif re.match(r"^50(\.0+)?%", s):
+            r["p50"] = to_ms(s.split()[1])
+        elif re.match(r"^99(\.0+)?%", s):
+            r["p99"] = to_ms(s.split()[1])
+        elif "requests in" in s:
+            r["requests"] = int(s.split()[0])
+        elif s.startswith("Non-2xx or 3xx responses:"):
+            r["non2xx"] = int(s.split(":")[1])
+        elif s.startswith("Socket errors:"):
+            r["socket_errors"] = s.split(":", 1)[1].strip()
+    return r
+
+
+def parse_stream(text):
+    for line in text.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    return None
+
+
+def peaks(name):
+    threads = rss = 0
+    for line in read(name).split("\n"):
+        parts = line.split()
+        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+            threads = max(threads, int(parts[0]))
+            rss = max(rss, int(parts[1]))
+    return threads, rss
+
+
+def mib(kb):
+    return f"{int(kb) / 1024:.1f} MiB" if kb and int(kb) > 0 else "–"
+
+
+def fmt(v, spec=".2f"):
+    return "–" if v is None else format(v, spec)
+
+
+facts = kv("facts.txt")
+nginx_only = facts.get("nginx_only") == "1"
+out = []
+out.append(f"## Switchyard benchmark — {facts.get('date_utc', '?')}")
+out.append("")
+out.append("Machine and setup:")
+out.append("")
+for key, label in [
+    ("cpu", "CPU"), ("nproc", "nproc"), ("mem", "memory"), ("kernel", "kernel"),
+    ("nginx", "nginx"), ("wrk", "wrk"), ("switchyard", "switchyard --version"), ("git", "git"),
+    ("busy_before", "idle check (should be ~0% busy)"), ("nofile", "nofile (soft=hard)"), ("ip_local_port_range", "ip_local_port_range"),
+    ("somaxconn", "somaxconn"), ("pid_max", "pid_max"), ("tcp_tw_reuse", "tcp_tw_reuse"),
+    ("pinning", "pinning"), ("wrk_cmd", "throughput load"), ("stream_shape", "stream shape"),
+]:
+    if key in facts:
+        out.append(f"- {label}: `{facts[key]}`")
+out.append("")
+
+# Throughput
+out.append("### Throughput (non-streaming chat completion, keep-alive)")
+out.append("")
+out.append("| proxy | requests/s | p50 ms | p99 ms | non-2xx | socket errors | proxy CPU s | CPU µs/req "
+           "| peak RSS (VmHWM) | threads | proxy core busy | load core busy (mock CPU s) |")
+out.append("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+tp = {}
+for name in ["nginx", "switchyard"]:
+    w = parse_wrk(read(f"tp_{name}.txt"))
+    p = kv(f"tp_{name}.proc")
+    if not w:
+        note = "not run (--nginx-only)" if nginx_only and name == "switchyard" else "not run"
+        out.append(f"| {name} | {note} | | | | | | | | | | |")
+        continue
+    tp[name] = w
+    cpu = float(p.get("cpu_s", "0") or 0)
+    per_req = (cpu * 1e6 / w["requests"]) if w["requests"] else None
+    label = "nginx (1 worker)" if name == "nginx" else "switchyard"
+    out.append(f"| {label} | {fmt(w['rps'], ',.0f')} | {fmt(w['p50'], '.3f')} | {fmt(w['p99'], '.3f')} "
+               f"| {w['non2xx']} | {w['socket_errors'] or '0'} | {cpu:.2f} | {fmt(per_req, '.1f')} "
+               f"| {mib(p.get('hwm_kb'))} | {p.get('threads', '–')} "
+               f"| {p.get('proxy_core_busy', '?')}% | {p.get('load_core_busy', '?')}% ({p.get('mock_cpu_s', '?')}) |")
+out.append("")
+if "nginx" in tp and "switchyard" in tp and tp["nginx"]["rps"]:
+    a, b = tp["switchyard"], tp["nginx"]
+    ratio = lambda x, y: "–" if not x or not y else f"{x / y:.2f}"
+    out.append(f"switchyard / nginx: requests/s **{ratio(a['rps'], b['rps'])}×**, "
+               f"p50 {ratio(a['p50'], b['p50'])}×, p99 {ratio(a['p99'], b['p99'])}×")
+    out.append("")
+out.append("nginx CPU and RSS are its single worker process; the gateway's are the whole process "
+           "(utime+stime from /proc/PID/stat over the measured run; VmHWM from /proc/PID/status). "
+           "Core busy = 100 − idle% of that CPU over the run (/proc/stat): a proxy core well below "
+           "~95% means the load side (wrk + mock on one core) was the limit, not the proxy.")
+out.append("")
+
+# Streams
+st_names = [("direct", "mock alone (no proxy)"), ("nginx", "nginx (1 worker)"), ("switchyard", "switchyard")]
+if any(read(f"st_{n}.txt") for n, _ in st_names):
+    out.append(f"### Concurrent SSE streams ({facts.get('streams', '?')} connections, "
+               f"{facts.get('stream_shape', '')})")
+    out.append("")
+    out.append("| target | completed | failed | timed out | TTFB p50/p99 ms | 1st event p50/p99 ms "
+               "| total p50/p99/max ms | worst gap p99 ms | events/stream | proxy CPU s | peak RSS "
+               "| peak threads |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    notes = []
+    for name, label in st_names:
+        r = parse_stream(read(f"st_{name}.txt"))
+        if not r:
+            if name == "switchyard" and nginx_only:
+                out.append(f"| {label} | not run (--nginx-only) | | | | | | | | | | |")
+            continue
+        p = kv(f"st_{name}.proc")
+        threads, rss = peaks(f"st_{name}.samples")
+        rss = max(rss, int(p.get("hwm_kb", "0") or 0))
+        ev = f"{r['min_events']}–{r['max_events']}" if r["min_events"] != r["max_events"] else str(r["max_events"])
+        out.append(
+            f"| {label} | {r['completed']} / {r['connections']} | {r['failed']} | {r['timed_out']} "
+            f"| {r['ttfb_ms']['p50']:.1f} / {r['ttfb_ms']['p99']:.1f} "
+            f"| {r['first_event_ms']['p50']:.1f} / {r['first_event_ms']['p99']:.1f} "
+            f"| {r['total_ms']['p50']:.0f} / {r['total_ms']['p99']:.0f} / {r['total_ms']['max']:.0f} "
+            f"| {r['max_gap_ms']['p99']:.0f} | {ev} "
+            f"| {p.get('cpu_s', '–') if name != 'direct' else '–'} "
+            f"| {mib(rss) if name != 'direct' else '–'} | {threads if name != 'direct' else '–'} |")
+        if r["failures"] or r["timeouts"]:
+            parts = [f"{k}: {v}" for k, v in r["failures"].items()]
+            parts += [f"timed out {k}: {v}" for k, v in r["timeouts"].items()]
+            notes.append(f"- {label}: " + ", ".join(parts))
+        if p.get("alive") == "0":
+            notes.append(f"- {label}: **the process died during the run**")
+        emfile = read(f"st_{name}.emfile").strip()
+        if emfile and emfile != "0":
+            notes.append(f"- {label}: {emfile} line(s) 'worker_connections are not enough' / 'Too many "
+                         f"open files' in its error log (fd ceiling: nofile {facts.get('nofile', '?')})")
+    out.append("")
+    if notes:
+        out.append("Failures:")
+        out.append("")
+        out.extend(notes)
+        out.append("")
+    out.append("TTFB = connect start → first response byte; 1st event = → first `data:` line; total = → "
+               "`data: [DONE]`; worst gap = the largest pause between two events of one stream "
+               "(the mock spaces them evenly). events/stream counts `data:` lines before `[DONE]` "
+               "(content chunks + the usage chunk).")
+    out.append("")
+
+calls = read("calls.count").strip()
+if calls:
+    out.append(f"Gateway call log (jsonl) lines written: {calls}")
+    out.append("")
+exit_code = read("switchyard.exit").strip()
+if exit_code:
+    out.append(f"switchyard exit status after SIGTERM: {exit_code} (contract: 0)")
+    out.append("")
+print("\n".join(out))

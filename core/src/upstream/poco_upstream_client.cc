@@ -52,6 +52,21 @@ Poco::Timespan toTimespan(std::chrono::milliseconds ms) {
   return Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(std::max<int64_t>(ms.count(), 1)) * 1000);
 }
 
+/// A client session with the socket options it was last given, so that options are set
+/// only when they change (a setsockopt per request per option otherwise).
+struct PooledSession {
+  std::unique_ptr<HTTPClientSession> http;
+  Poco::Timespan receive_timeout{-1};
+
+  void setReceiveTimeout(const Poco::Timespan& t) {
+    if (t != receive_timeout) {
+      http->socket().setReceiveTimeout(t);
+      receive_timeout = t;
+    }
+  }
+};
+using PooledSessionPtr = std::unique_ptr<PooledSession>;
+
 /// Idle keep-alive sessions of one origin.
 class SessionPool : public std::enable_shared_from_this<SessionPool> {
 public:
@@ -60,7 +75,7 @@ public:
   const Origin& origin() const { return origin_; }
 
   /// @param reused set to true when the session was idle in the pool.
-  std::unique_ptr<HTTPClientSession> acquire(bool* reused) {
+  PooledSessionPtr acquire(bool* reused) {
     {
       std::lock_guard lock(mutex_);
       if (!idle_.empty()) {
@@ -71,17 +86,20 @@ public:
       }
     }
     *reused = false;
-    std::unique_ptr<HTTPClientSession> s;
+    auto s = std::make_unique<PooledSession>();
     if (origin_.tls) {
-      s = std::make_unique<Poco::Net::HTTPSClientSession>(origin_.host, origin_.port, tls_);
+      s->http = std::make_unique<Poco::Net::HTTPSClientSession>(origin_.host, origin_.port, tls_);
     } else {
-      s = std::make_unique<HTTPClientSession>(origin_.host, origin_.port);
+      s->http = std::make_unique<HTTPClientSession>(origin_.host, origin_.port);
     }
-    s->setKeepAlive(true);
+    s->http->setKeepAlive(true);
+    // No proactive reconnects by Poco: a connection the upstream closed while idle is caught
+    // by the retry in start(), and the socket options cached in PooledSession stay true.
+    s->http->setKeepAliveTimeout(Poco::Timespan(24 * 3600, 0));
     return s;
   }
 
-  void release(std::unique_ptr<HTTPClientSession> s, size_t max_idle) {
+  void release(PooledSessionPtr s, size_t max_idle) {
     std::lock_guard lock(mutex_);
     if (idle_.size() < max_idle) {
       idle_.push_back(std::move(s));
@@ -92,7 +110,7 @@ private:
   Origin origin_;
   Poco::Net::Context::Ptr tls_;
   std::mutex mutex_;
-  std::vector<std::unique_ptr<HTTPClientSession>> idle_;
+  std::vector<PooledSessionPtr> idle_;
 };
 using SessionPoolSharedPtr = std::shared_ptr<SessionPool>;
 
@@ -112,7 +130,7 @@ UpstreamFailure classify(const Poco::Exception& e, bool sent) {
 
 class PocoExchange : public UpstreamExchange {
 public:
-  PocoExchange(SessionPoolSharedPtr pool, std::unique_ptr<HTTPClientSession> session, size_t max_idle,
+  PocoExchange(SessionPoolSharedPtr pool, PooledSessionPtr session, size_t max_idle,
                std::istream& body, const Poco::Net::HTTPResponse& response, const UpstreamTimeouts& timeouts,
                Clock::time_point deadline)
       : pool_(std::move(pool)), session_(std::move(session)), max_idle_(max_idle), body_(body),
@@ -125,11 +143,11 @@ public:
 
   ~PocoExchange() override {
     // Only a response read to its end leaves the connection reusable.
-    if (complete_ && session_ && session_->getKeepAlive()) {
+    if (complete_ && session_ && session_->http->getKeepAlive()) {
       pool_->release(std::move(session_), max_idle_);
     } else if (session_) {
       try {
-        session_->reset();
+        session_->http->reset();
       } catch (...) {
       }
     }
@@ -152,7 +170,7 @@ public:
       return fail(UpstreamFailure::kTimeout, "upstream total timeout");
     }
     try {
-      session_->socket().setReceiveTimeout(toTimespan(std::min(idle_, remaining)));
+      session_->setReceiveTimeout(toTimespan(std::min(idle_, remaining)));
       if (body_.peek() == std::char_traits<char>::eof()) {
         complete_ = true;
         return Read::kEnd;
@@ -176,7 +194,7 @@ private:
   }
 
   SessionPoolSharedPtr pool_;
-  std::unique_ptr<HTTPClientSession> session_;
+  PooledSessionPtr session_;
   size_t max_idle_;
   std::istream& body_;
   int status_;
@@ -217,10 +235,13 @@ public:
       bool sent = false;
       try {
         const auto first_byte = std::min(call.timeouts.first_byte, call.timeouts.total);
-        session->setTimeout(toTimespan(call.timeouts.connect), toTimespan(call.timeouts.total),
-                            toTimespan(first_byte));
-        if (session->connected()) {
-          session->socket().setReceiveTimeout(toTimespan(first_byte));
+        const bool fresh = !session->http->connected();
+        if (fresh) {
+          // Poco applies these when it connects; the cache then holds the receive timeout.
+          session->http->setTimeout(toTimespan(call.timeouts.connect), toTimespan(call.timeouts.total),
+                                    toTimespan(first_byte));
+        } else {
+          session->setReceiveTimeout(toTimespan(first_byte));
         }
         Poco::Net::HTTPRequest request(call.method, pool->origin().prefix + call.path,
                                        Poco::Net::HTTPMessage::HTTP_1_1);
@@ -232,17 +253,20 @@ public:
         if (call.method != "GET" || !call.body.empty()) {
           request.setContentLength(static_cast<std::streamsize>(call.body.size()));
         }
-        std::ostream& os = session->sendRequest(request);
+        std::ostream& os = session->http->sendRequest(request);
         sent = true;
-        // Head and body leave as separate sends; without this the body waits for a delayed ACK.
-        session->socket().setNoDelay(true);
+        if (fresh) {
+          // Head and body leave as separate sends; without this the body waits for a delayed ACK.
+          session->http->socket().setNoDelay(true);
+          session->receive_timeout = toTimespan(first_byte);
+        }
         os.write(call.body.data(), static_cast<std::streamsize>(call.body.size()));
         os.flush();
         if (!os.good()) {
           throw Poco::Net::ConnectionResetException("upstream closed the connection while sending");
         }
         Poco::Net::HTTPResponse response;
-        std::istream& body = session->receiveResponse(response);
+        std::istream& body = session->http->receiveResponse(response);
         return {std::make_unique<PocoExchange>(pool, std::move(session), static_cast<size_t>(max_idle), body,
                                                response, call.timeouts, deadline),
                 UpstreamFailure::kNone,

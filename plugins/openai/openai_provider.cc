@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "sse_parser.h"
+#include <switchyard/sse_parser.hpp>
 
 namespace switchyard {
 namespace openai {
@@ -260,7 +260,7 @@ class OpenAiStream : public sdk::ProviderStream {
       status = onEvent(data, out);
       return status == SY_OK && !done_;
     });
-    if (result == SseParser::Result::kTooLarge) {
+    if (result == sdk::SseParser::Result::kTooLarge) {
       return fail(out, 502, "upstream_error", "chunk_too_large",
                   "upstream sent a stream event larger than the gateway accepts");
     }
@@ -349,7 +349,7 @@ class OpenAiStream : public sdk::ProviderStream {
 
   const bool client_wants_usage_;
   const bool json_body_;
-  SseParser parser_;
+  sdk::SseParser parser_;
   std::string body_;
   bool done_ = false;
   bool failed_ = false;

@@ -230,6 +230,9 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
     if (!p.is_object()) {
       fail(where, "must be an object");
     }
+    if (p.contains("api_key")) {
+      fail(where, "inline api_key is not accepted; name an environment variable in api_key_env");
+    }
     rejectUnknownKeys(p, where, {"type", "base_url", "api_key_env", "timeouts", "max_idle_connections",
                                  "config"});
     ProviderConfig pc;
@@ -241,9 +244,6 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
     }
     while (!pc.base_url.empty() && pc.base_url.back() == '/') {
       pc.base_url.pop_back();
-    }
-    if (p.contains("api_key")) {
-      fail(where, "inline api_key is not accepted; name an environment variable in api_key_env");
     }
     pc.api_key_env = stringAt(p, "api_key_env", where, "");
     const json& t = objectAt(p, "timeouts", where);

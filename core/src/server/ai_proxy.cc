@@ -1,5 +1,7 @@
 #include "ai_proxy.h"
 
+#include "request_probe.h"
+
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
@@ -188,35 +190,33 @@ void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseW
     return finish(record);
   }
 
-  json body = json::parse(request.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
+  const RequestProbe body = RequestProbe::of(request.body);
+  if (!body.valid_json || !body.is_object) {
     sendError(response, record,
-              ApiError::invalidRequest(body.is_discarded() ? "The request body is not valid JSON"
-                                                           : "The request body must be a JSON object",
+              ApiError::invalidRequest(!body.valid_json ? "The request body is not valid JSON"
+                                                        : "The request body must be a JSON object",
                                        "invalid_json"));
     return finish(record);
   }
-  auto model_it = body.find("model");
-  if (model_it == body.end() || !model_it->is_string() || model_it->get_ref<const std::string&>().empty()) {
+  if (body.model != RequestProbe::Kind::kString || body.model_value.empty()) {
     sendError(response, record, ApiError::invalidRequest("You must provide a model parameter", "missing_model"));
     return finish(record);
   }
-  record.model = model_it->get<std::string>();
-  if (auto s = body.find("stream"); s != body.end() && !s->is_null()) {
-    if (!s->is_boolean()) {
+  record.model = body.model_value;
+  if (body.stream != RequestProbe::Kind::kAbsent && body.stream != RequestProbe::Kind::kNull) {
+    if (body.stream != RequestProbe::Kind::kBool) {
       sendError(response, record, ApiError::invalidRequest("'stream' must be a boolean", "invalid_type"));
       return finish(record);
     }
-    record.stream = op == SY_OP_CHAT_COMPLETIONS && s->get<bool>();
+    record.stream = op == SY_OP_CHAT_COMPLETIONS && body.stream_value;
   }
   if (op == SY_OP_CHAT_COMPLETIONS) {
-    auto m = body.find("messages");
-    if (m == body.end() || !m->is_array() || m->empty()) {
+    if (body.messages != RequestProbe::Kind::kArray || body.message_count == 0) {
       sendError(response, record,
                 ApiError::invalidRequest("'messages' must be a non-empty array", "invalid_messages"));
       return finish(record);
     }
-  } else if (!body.contains("input")) {
+  } else if (body.input == RequestProbe::Kind::kAbsent) {
     sendError(response, record, ApiError::invalidRequest("You must provide an input parameter", "missing_input"));
     return finish(record);
   }

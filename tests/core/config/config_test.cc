@@ -1,0 +1,77 @@
+#include "switchyard/config/config.h"
+
+#include <gtest/gtest.h>
+
+namespace switchyard {
+namespace {
+
+GatewayConfig parse(const std::string& text) { return parseConfig(text, "/etc/sy", "/opt/sy/bin"); }
+
+std::string errorOf(const std::string& text) {
+  try {
+    parse(text);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, DefaultsAreUsable) {
+  GatewayConfig c = parse("{}");
+  EXPECT_EQ(c.server.listen.toString(), "127.0.0.1:8080");
+  EXPECT_EQ(c.admin.listen.toString(), "127.0.0.1:8081");
+  EXPECT_EQ(c.server.max_body_bytes, 32u * 1024 * 1024);
+  ASSERT_EQ(c.plugins.dirs.size(), 2u);
+  EXPECT_EQ(c.plugins.dirs[0], "/opt/sy/bin/plugins");
+  EXPECT_TRUE(c.auth.empty());
+}
+
+TEST(Config, RoutesAndProvidersAreRead) {
+  GatewayConfig c = parse(R"({
+    "providers": {"p": {"type": "openai", "base_url": "http://127.0.0.1:9/v1/", "api_key_env": "K",
+                        "timeouts": {"first_byte_ms": 1500}, "config": {"organization": "o"}}},
+    "models": {"m": {"provider": "p"}, "n": {"provider": "p", "upstream_model": "up"}},
+    "plugins": {"dirs": ["plugins", "/abs"]},
+    "auth": [{"type": "apikey", "config": {}}]})");
+  const ProviderConfig& p = c.providers.at("p");
+  EXPECT_EQ(p.base_url, "http://127.0.0.1:9/v1"); // trailing slash dropped
+  EXPECT_EQ(p.timeouts.first_byte.count(), 1500);
+  EXPECT_EQ(p.timeouts.connect.count(), 5000);
+  EXPECT_EQ(p.config_json, R"({"organization":"o"})");
+  EXPECT_EQ(c.models.at("m").upstream_model, "m");
+  EXPECT_EQ(c.models.at("n").upstream_model, "up");
+  EXPECT_EQ(c.plugins.dirs[0], "/etc/sy/plugins"); // relative to the config file
+  EXPECT_EQ(c.plugins.dirs[1], "/abs");
+  EXPECT_EQ(c.auth[0].name, "apikey");
+}
+
+TEST(Config, MistakesAreNamed) {
+  EXPECT_NE(errorOf("not json").find("not valid JSON"), std::string::npos);
+  EXPECT_NE(errorOf(R"({"sever": {}})").find("unknown field \"sever\""), std::string::npos);
+  EXPECT_NE(errorOf(R"({"server": {"listen": "nohost"}})").find("server.listen"), std::string::npos);
+  EXPECT_NE(errorOf(R"({"server": {"listen": "127.0.0.1:70000"}})").find("bad port"), std::string::npos);
+  EXPECT_NE(errorOf(R"({"server": {"max_connections": 0}})").find("server.max_connections"), std::string::npos);
+  EXPECT_NE(errorOf(R"({"providers": {"p": {"type": "openai", "base_url": "ftp://x"}}})").find("base_url"),
+            std::string::npos);
+  EXPECT_NE(errorOf(R"({"models": {"m": {"provider": "missing"}}})").find("unknown provider \"missing\""),
+            std::string::npos);
+  EXPECT_NE(errorOf(R"({"logging": {"level": "loud"}})").find("logging.level"), std::string::npos);
+  EXPECT_NE(errorOf(R"({"log_sinks": [{"type": "jsonl"}, {"type": "jsonl"}]})").find("duplicate name"),
+            std::string::npos);
+}
+
+TEST(Config, AnInlineProviderKeyIsRefused) {
+  const std::string e = errorOf(R"({"providers": {"p": {"type": "openai", "base_url": "https://x",
+                                                         "api_key": "sk-secret"}}})");
+  EXPECT_NE(e.find("api_key_env"), std::string::npos);
+  EXPECT_EQ(e.find("sk-secret"), std::string::npos); // the refusal does not echo the secret
+}
+
+TEST(Config, MinThreadsDefaultFollowsASmallCap) {
+  EXPECT_EQ(parse(R"({"server": {"max_connections": 4}})").server.min_threads, 4);
+  EXPECT_NE(errorOf(R"({"server": {"max_connections": 4, "min_threads": 8}})").find("min_threads"),
+            std::string::npos);
+}
+
+} // namespace
+} // namespace switchyard

@@ -272,15 +272,83 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
     if (!m.is_object()) {
       fail(where, "must be an object");
     }
-    rejectUnknownKeys(m, where, {"provider", "upstream_model"});
+    rejectUnknownKeys(m, where, {"provider", "upstream_model", "targets", "retry", "outlier", "fallbacks",
+                                 "panic_threshold_percent"});
     ModelRoute r;
     r.name = name;
-    r.provider = stringAt(m, "provider", where, "", true);
-    r.upstream_model = stringAt(m, "upstream_model", where, name);
-    if (cfg.providers.count(r.provider) == 0) {
-      fail(where + ".provider", "names unknown provider \"" + r.provider + "\"");
+    auto checkProvider = [&](const std::string& provider, const std::string& at) {
+      if (cfg.providers.count(provider) == 0) {
+        fail(at, "names unknown provider \"" + provider + "\"");
+      }
+    };
+    if (m.contains("targets")) {
+      if (m.contains("provider") || m.contains("upstream_model")) {
+        fail(where, "give either provider/upstream_model or targets, not both");
+      }
+      if (!m["targets"].is_array() || m["targets"].empty()) {
+        fail(where + ".targets", "must be a non-empty array");
+      }
+      for (size_t i = 0; i < m["targets"].size(); ++i) {
+        const json& t = m["targets"][i];
+        const std::string tw = where + ".targets[" + std::to_string(i) + "]";
+        if (!t.is_object()) {
+          fail(tw, "must be an object");
+        }
+        rejectUnknownKeys(t, tw, {"provider", "upstream_model", "weight"});
+        RouteTarget target;
+        target.provider = stringAt(t, "provider", tw, "", true);
+        checkProvider(target.provider, tw + ".provider");
+        target.upstream_model = stringAt(t, "upstream_model", tw, name);
+        target.weight = static_cast<uint32_t>(intAt(t, "weight", tw, 1, 1, 1000000));
+        r.targets.push_back(std::move(target));
+      }
+    } else {
+      RouteTarget target;
+      target.provider = stringAt(m, "provider", where, "", true);
+      checkProvider(target.provider, where + ".provider");
+      target.upstream_model = stringAt(m, "upstream_model", where, name);
+      r.targets.push_back(std::move(target));
+    }
+    const json& retry = objectAt(m, "retry", where);
+    const std::string rw = where + ".retry";
+    rejectUnknownKeys(retry, rw, {"attempts", "backoff_base_ms", "backoff_max_ms", "retry_unsafe"});
+    r.retry.attempts = static_cast<uint32_t>(intAt(retry, "attempts", rw, 3, 1, 10));
+    r.retry.backoff_base = std::chrono::milliseconds(intAt(retry, "backoff_base_ms", rw, 25, 0, 60000));
+    r.retry.backoff_max = std::chrono::milliseconds(intAt(retry, "backoff_max_ms", rw, 250, 0, 600000));
+    if (retry.contains("retry_unsafe")) {
+      if (!retry["retry_unsafe"].is_boolean()) {
+        fail(rw + ".retry_unsafe", "must be a boolean");
+      }
+      r.retry.retry_unsafe = retry["retry_unsafe"].get<bool>();
+    }
+    const json& outlier = objectAt(m, "outlier", where);
+    const std::string ow = where + ".outlier";
+    rejectUnknownKeys(outlier, ow, {"consecutive_failures", "base_ejection_ms", "max_ejection_ms",
+                                    "max_ejection_percent"});
+    r.outlier.consecutive_failures = static_cast<uint32_t>(intAt(outlier, "consecutive_failures", ow, 3, 1, 1000));
+    r.outlier.base_ejection = std::chrono::milliseconds(intAt(outlier, "base_ejection_ms", ow, 5000, 1, 86400000));
+    r.outlier.max_ejection = std::chrono::milliseconds(intAt(outlier, "max_ejection_ms", ow, 300000, 1, 86400000));
+    r.outlier.max_ejection_percent = static_cast<uint32_t>(intAt(outlier, "max_ejection_percent", ow, 100, 0, 100));
+    r.panic_threshold_percent = static_cast<uint32_t>(intAt(m, "panic_threshold_percent", where, 0, 0, 100));
+    if (m.contains("fallbacks")) {
+      if (!m["fallbacks"].is_array()) {
+        fail(where + ".fallbacks", "must be an array of model names");
+      }
+      for (const auto& f : m["fallbacks"]) {
+        if (!f.is_string() || f.get<std::string>() == name) {
+          fail(where + ".fallbacks", "must name other models");
+        }
+        r.fallbacks.push_back(f.get<std::string>());
+      }
     }
     cfg.models.emplace(name, std::move(r));
+  }
+  for (const auto& [name, r] : cfg.models) {
+    for (const auto& f : r.fallbacks) {
+      if (cfg.models.count(f) == 0) {
+        fail("models." + name + ".fallbacks", "names unknown model \"" + f + "\"");
+      }
+    }
   }
 
   cfg.auth = parseComponents(root, "auth", false);

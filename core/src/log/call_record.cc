@@ -40,6 +40,16 @@ std::string CallRecord::toJson() const {
                   {"completion_tokens", usage->completion_tokens},
                   {"total_tokens", usage->total_tokens}};
   }
+  if (!attempts.empty()) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& a : attempts) {
+      list.push_back({{"target", a.target}, {"outcome", a.outcome}, {"upstream_status", a.upstream_status}, {"ms", a.ms}});
+    }
+    j["attempts"] = std::move(list);
+  }
+  if (!flags.empty()) {
+    j["response_flags"] = flags;
+  }
   if (error) {
     j["error"] = {{"type", error->type}, {"code", error->code}, {"message", error->message}};
   }

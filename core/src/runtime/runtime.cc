@@ -68,7 +68,7 @@ bool instantiateList(const PluginSet& plugins, const Runtime* previous, sy_kind 
 } // namespace
 
 RuntimeSharedPtr buildRuntime(GatewayConfigSharedPtr config, PluginSetSharedPtr plugins,
-                              const Runtime* previous, std::string* error) {
+                              const Runtime* previous, HealthRegistry& health, std::string* error) {
   auto rt = std::make_shared<Runtime>();
   rt->config = config;
   rt->plugins = plugins;
@@ -99,9 +99,13 @@ RuntimeSharedPtr buildRuntime(GatewayConfigSharedPtr config, PluginSetSharedPtr 
                        error)) {
     return nullptr;
   }
+  for (const auto& [name, route] : config->models) {
+    rt->pools.emplace(name, std::make_shared<TargetPool>(route, health));
+  }
   nlohmann::json data = nlohmann::json::array();
   for (const auto& [name, route] : config->models) {
-    data.push_back({{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", route.provider}});
+    data.push_back(
+        {{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", route.targets.front().provider}});
   }
   rt->models_json = nlohmann::json{{"object", "list"}, {"data", data}}.dump();
   return rt;

@@ -64,7 +64,11 @@ void AdminHandler::handle(const HttpRequest& request, HttpResponseWriter& respon
     }
     json models = json::object();
     for (const auto& [name, r] : rt->config->models) {
-      models[name] = {{"provider", r.provider}, {"upstream_model", r.upstream_model}};
+      json targets = json::array();
+      for (const auto& t : r.targets) {
+        targets.push_back({{"provider", t.provider}, {"upstream_model", t.upstream_model}, {"weight", t.weight}});
+      }
+      models[name] = {{"targets", targets}, {"fallbacks", r.fallbacks}};
     }
     json sinks = json::array();
     for (const auto& s : state_.records->stats()) {
@@ -80,6 +84,24 @@ void AdminHandler::handle(const HttpRequest& request, HttpResponseWriter& respon
                 {"record_consumers", sinks},
                 {"connections", {{"open", state_.open_connections()}, {"refused", state_.refused_connections()}}},
                 {"last_reload_error", state_.last_reload_error()}});
+    return;
+  }
+  if (path == "/admin/health") {
+    const auto now = SteadyClock::now();
+    json targets = json::object();
+    for (const auto& [key, v] : state_.health->views(now)) {
+      const auto wait_ms = v.available_at > now
+                               ? std::chrono::duration_cast<std::chrono::milliseconds>(v.available_at - now).count()
+                               : 0;
+      targets[key] = {{"state", v.ejected ? "ejected" : v.cooling ? "rate_limited" : "available"},
+                      {"available_in_ms", wait_ms},
+                      {"consecutive_failures", v.consecutive_failures},
+                      {"ejections", v.ejections},
+                      {"successes", v.successes},
+                      {"failures", v.failures},
+                      {"rate_limited", v.rate_limited}};
+    }
+    reply(200, {{"targets", targets}});
     return;
   }
   const std::string prefix = "/admin/analytics/";

@@ -17,6 +17,7 @@ struct AdminState {
   std::function<int()> open_connections;
   std::function<uint64_t()> refused_connections;
   const RecordDispatcher* records = nullptr;
+  const HealthRegistry* health = nullptr;
 };
 
 class AdminHandler : public HttpHandler {

@@ -4,7 +4,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <strings.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
 
 namespace switchyard {
 namespace {
@@ -223,15 +228,106 @@ void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseW
 
   auto route = rt->config->models.find(record.model);
   if (route == rt->config->models.end()) {
+    record.flag("NR");
     sendError(response, record,
               ApiError::notFound("The model `" + record.model + "` does not exist or is not routed by this gateway",
                                  "model_not_found"));
     return finish(record);
   }
-  const ProviderTarget& target = *rt->providers.at(route->second.provider);
+  routeCall(op, *rt, route->second, request, response, record);
+  finish(record);
+}
+
+void AiProxy::routeCall(sy_operation op, const Runtime& rt, const ModelRoute& first, const HttpRequest& request,
+                        HttpResponseWriter& response, CallRecord& record) {
+  // The route, then its fallbacks in order (each once), until one answers.
+  std::vector<const ModelRoute*> chain{&first};
+  for (size_t i = 0; i < chain.size(); ++i) {
+    for (const auto& f : chain[i]->fallbacks) {
+      auto it = rt.config->models.find(f);
+      if (it != rt.config->models.end() &&
+          std::find(chain.begin(), chain.end(), &it->second) == chain.end()) {
+        chain.push_back(&it->second);
+      }
+    }
+  }
+  std::optional<ApiError> last_error;
+  SteadyClock::time_point soonest = SteadyClock::time_point::max();
+  for (const ModelRoute* route : chain) {
+    TargetPool& pool = *rt.pools.at(route->name);
+    std::vector<size_t> tried;
+    for (uint32_t n = 0; n < route->retry.attempts; ++n) {
+      const auto now = SteadyClock::now();
+      auto pick = pool.pick(tried, now);
+      if (!pick) {
+        soonest = std::min(soonest, pool.soonestRecovery(now));
+        break;
+      }
+      tried.push_back(pick->index);
+      if (!record.attempts.empty()) {
+        backoff(*route, static_cast<uint32_t>(record.attempts.size()));
+      }
+      const RouteTarget& target = pool.target(pick->index);
+      AttemptResult result = attempt(op, rt, target, request, response, record, route->retry.retry_unsafe);
+      pool.report(pick->index, result.outcome, result.retry_after, SteadyClock::now());
+      if (result.kind != AttemptResult::Kind::kRetryable) {
+        if (result.kind == AttemptResult::Kind::kFinal) {
+          sendError(response, record, *result.error);
+        }
+        return;
+      }
+      last_error = result.error;
+    }
+  }
+  if (!last_error) {
+    // Nothing was tried: every target is ejected or cooling down. Say so at once.
+    record.flag("UH");
+    const auto now = SteadyClock::now();
+    const auto wait = soonest == SteadyClock::time_point::max() || soonest <= now
+                          ? std::chrono::seconds(1)
+                          : std::chrono::ceil<std::chrono::seconds>(soonest - now);
+    response.setHeader("Retry-After", std::to_string(std::max<int64_t>(1, wait.count())));
+    ApiError e{503, "no_healthy_upstream", "no_healthy_upstream",
+               "No healthy upstream for model `" + record.model + "`: every target is unavailable"};
+    record.status = e.status;
+    record.error = e;
+    sendJson(response, e.status, e.toJson());
+    return;
+  }
+  record.flag("URX");
+  sendError(response, record, *last_error);
+}
+
+void AiProxy::backoff(const ModelRoute& route, uint32_t retry) {
+  // Fully jittered exponential backoff: uniform in [0, min(max, base * 2^(retry-1))].
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const int64_t base = route.retry.backoff_base.count();
+  const int64_t cap = std::min<int64_t>(route.retry.backoff_max.count(), base << std::min<uint32_t>(retry - 1, 20));
+  if (cap <= 0) {
+    return;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, cap)(rng)));
+}
+
+AiProxy::AttemptResult AiProxy::attempt(sy_operation op, const Runtime& rt, const RouteTarget& route_target,
+                                        const HttpRequest& request, HttpResponseWriter& response,
+                                        CallRecord& record, bool retry_unsafe) {
+  const ProviderTarget& target = *rt.providers.at(route_target.provider);
   record.provider = target.config.name;
   record.provider_type = target.config.type;
-  record.upstream_model = route->second.upstream_model;
+  record.upstream_model = route_target.upstream_model;
+  const std::string target_key = TargetPool::key(route_target);
+  record.attempts.push_back(AttemptRecord{target_key, "", 0, 0});
+  const auto attempt_start = Clock::now();
+  response.setHeader("x-switchyard-target", target_key);
+  response.setHeader("x-switchyard-attempts", std::to_string(record.attempts.size()));
+  auto done = [&](AttemptResult r) {
+    AttemptRecord& a = record.attempts.back();
+    a.outcome = outcomeName(r.outcome);
+    a.ms = msSince(attempt_start);
+    record.upstream_ms = msSince(attempt_start);
+    return r;
+  };
 
   const ComponentInstance& provider = *target.provider;
   const auto& table = provider.table<sy_provider_vtable>();
@@ -244,43 +340,35 @@ void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseW
     out.request = &spec;
     sy_status st = table.build_request(provider.handle(), &preq, &out);
     if (st != SY_OK || out.error) {
-      sendError(response, record,
-                out.error.value_or(ApiError::internal("Provider " + record.provider + " could not build the request")));
-      return finish(record);
+      return done(AttemptResult::final(
+          AttemptOutcome::kClientError,
+          out.error.value_or(ApiError::internal("Provider " + record.provider + " could not build the request"))));
     }
   }
 
   UpstreamCall call{std::move(spec.method), std::move(spec.path), std::move(spec.headers), std::move(spec.body),
                     target.config.timeouts};
-  const auto upstream_start = Clock::now();
   UpstreamStartResult started = upstream_.start(target.config.base_url, target.config.max_idle_connections, call);
   if (!started.exchange) {
-    record.upstream_ms = msSince(upstream_start);
-    record.upstream_failure = failureName(started.failure);
     spdlog::warn("request {}: provider {} failed: {} ({})", record.request_id, record.provider,
                  failureName(started.failure), started.message);
-    sendError(response, record, upstreamFailureError(started.failure, record.provider));
-    return finish(record);
+    return done(transportFailure(started.failure, record, retry_unsafe));
   }
   UpstreamExchange& exchange = *started.exchange;
   record.ttfb_ms = msSince(record.start);
   record.upstream_status = exchange.status();
+  record.attempts.back().upstream_status = exchange.status();
   const bool success = exchange.status() >= 200 && exchange.status() < 300;
 
   if (record.stream && success) {
-    relayStream(target, preq, exchange, response, record);
-    record.upstream_ms = msSince(upstream_start);
-    return finish(record);
+    return done(relayStream(target, preq, exchange, response, record));
   }
 
   std::string upstream_body;
   UpstreamExchange::Read read = exchange.readAll(upstream_body, kMaxUpstreamResponseBytes);
-  record.upstream_ms = msSince(upstream_start);
   if (read != UpstreamExchange::Read::kEnd) {
     UpstreamFailure f = upstream_body.size() > kMaxUpstreamResponseBytes ? UpstreamFailure::kTooLarge : exchange.failure();
-    record.upstream_failure = failureName(f);
-    sendError(response, record, upstreamFailureError(f, record.provider));
-    return finish(record);
+    return done(transportFailure(f, record, retry_unsafe));
   }
   auto headers = headerViews(exchange.headers());
   sy_upstream_response uresp{sizeof(sy_upstream_response), static_cast<uint32_t>(exchange.status()),
@@ -300,16 +388,78 @@ void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseW
   if (out.error || st != SY_OK || answer == nullptr) {
     ApiError e = out.error.value_or(ApiError::upstream(502, "bad_upstream_response",
                                                        "Provider " + record.provider + " returned no usable answer"));
-    sendError(response, record, e);
-    return finish(record);
+    return done(classifyAnswer(exchange.status(), e, exchange.headers(), record, retry_unsafe));
   }
   record.status = success ? exchange.status() : 200;
   sendJson(response, record.status, answer->payload);
-  finish(record);
+  return done(AttemptResult::answered(AttemptOutcome::kSuccess));
 }
 
-void AiProxy::relayStream(const ProviderTarget& target, const sy_provider_request& preq, UpstreamExchange& exchange,
-                          HttpResponseWriter& response, CallRecord& record) {
+AiProxy::AttemptResult AiProxy::transportFailure(UpstreamFailure f, CallRecord& record, bool retry_unsafe) {
+  record.upstream_failure = failureName(f);
+  ApiError e = upstreamFailureError(f, record.provider);
+  switch (f) {
+  case UpstreamFailure::kConnect:
+    record.flag("UF");
+    return AttemptResult::retryable(AttemptOutcome::kConnectFailure, e); // never reached the upstream
+  case UpstreamFailure::kTimeout:
+    record.flag("UT");
+    return retry_unsafe ? AttemptResult::retryable(AttemptOutcome::kTimeout, e)
+                        : AttemptResult::final(AttemptOutcome::kTimeout, e);
+  default:
+    record.flag("UC");
+    return retry_unsafe ? AttemptResult::retryable(AttemptOutcome::kReset, e)
+                        : AttemptResult::final(AttemptOutcome::kReset, e);
+  }
+}
+
+AiProxy::AttemptResult AiProxy::classifyAnswer(int status, const ApiError& error, const HeaderList& headers,
+                                               CallRecord& record, bool retry_unsafe) {
+  if (status == 429) {
+    record.flag("RL");
+    AttemptResult r = AttemptResult::retryable(AttemptOutcome::kRateLimited, error);
+    r.retry_after = retryAfter(headers);
+    return r;
+  }
+  // 502 and 503 say the upstream did not process the call; 500 and 504 leave it unknown.
+  if (status == 502 || status == 503 || (retry_unsafe && (status == 500 || status == 504))) {
+    return AttemptResult::retryable(AttemptOutcome::kServerError, error);
+  }
+  return AttemptResult::final(status >= 500 ? AttemptOutcome::kServerError : AttemptOutcome::kClientError, error);
+}
+
+std::optional<std::chrono::milliseconds> AiProxy::retryAfter(const HeaderList& headers) {
+  // retry-after-ms (Azure, OpenAI), retry-after in seconds, x-ratelimit-reset-requests ("1s", "20ms").
+  for (const auto& [name, value] : headers) {
+    if (strcasecmp(name.c_str(), "retry-after-ms") == 0) {
+      char* end = nullptr;
+      double ms = std::strtod(value.c_str(), &end);
+      if (end != value.c_str() && ms >= 0 && ms < 86400000) {
+        return std::chrono::milliseconds(static_cast<int64_t>(ms));
+      }
+    }
+  }
+  for (const auto& [name, value] : headers) {
+    const bool retry_after = strcasecmp(name.c_str(), "retry-after") == 0;
+    const bool reset = strcasecmp(name.c_str(), "x-ratelimit-reset-requests") == 0;
+    if (!retry_after && !reset) {
+      continue;
+    }
+    char* end = nullptr;
+    double v = std::strtod(value.c_str(), &end);
+    if (end == value.c_str() || v < 0 || v > 86400) {
+      continue;
+    }
+    const std::string unit(end);
+    const double ms = unit == "ms" ? v : v * 1000; // bare seconds or "Ns"
+    return std::chrono::milliseconds(static_cast<int64_t>(ms));
+  }
+  return std::nullopt;
+}
+
+AiProxy::AttemptResult AiProxy::relayStream(const ProviderTarget& target, const sy_provider_request& preq,
+                                            UpstreamExchange& exchange, HttpResponseWriter& response,
+                                            CallRecord& record) {
   const ComponentInstance& provider = *target.provider;
   const auto& table = provider.table<sy_provider_vtable>();
   auto headers = headerViews(exchange.headers());
@@ -320,26 +470,32 @@ void AiProxy::relayStream(const ProviderTarget& target, const sy_provider_reques
     if (raw != nullptr) {
       table.stream_destroy(raw);
     }
-    sendError(response, record,
-              ApiError::internal("Provider " + record.provider + " could not open the stream translation"));
-    return;
+    return AttemptResult::final(AttemptOutcome::kClientError,
+                                ApiError::internal("Provider " + record.provider + " could not open the stream translation"));
   }
   StreamHandle stream(table, raw);
 
-  response.setHeader("Cache-Control", "no-cache");
-  response.setHeader("X-Accel-Buffering", "no");
-  record.status = 200;
-  if (!response.beginStream(200, "text/event-stream")) {
-    record.error = ApiError{499, "client_error", "client_closed", "The client went away"};
-    return;
-  }
+  // Nothing reaches the client until the first translated bytes exist: until then a failed,
+  // stalled or malformed upstream stream can still be retried or fall back, invisibly.
+  bool committed = false;
+  auto commit = [&]() {
+    if (committed) {
+      return true;
+    }
+    committed = true;
+    response.setHeader("Cache-Control", "no-cache");
+    response.setHeader("X-Accel-Buffering", "no");
+    record.status = 200;
+    return response.beginStream(200, "text/event-stream");
+  };
 
   std::string in;
   std::string outbuf;
   std::vector<PluginEvent> events;
   bool done = false;
   std::optional<ApiError> failure;
-  // Turns the events a hook emitted into SSE bytes; returns false once the stream must end.
+  AttemptOutcome failure_outcome = AttemptOutcome::kReset;
+  // Turns the events a hook emitted into SSE bytes.
   auto drain = [&](const sy_out_host_t& out) {
     for (const auto& e : events) {
       if (e.kind == SY_EVENT_CHUNK && !done) {
@@ -354,6 +510,7 @@ void AiProxy::relayStream(const ProviderTarget& target, const sy_provider_reques
     events.clear();
     if (out.error && !done) {
       failure = *out.error;
+      failure_outcome = AttemptOutcome::kServerError;
     }
   };
 
@@ -378,12 +535,18 @@ void AiProxy::relayStream(const ProviderTarget& target, const sy_provider_reques
     } else if (!done) {
       record.upstream_failure = failureName(exchange.failure());
       failure = upstreamFailureError(exchange.failure(), record.provider);
+      failure_outcome = exchange.failure() == UpstreamFailure::kTimeout ? AttemptOutcome::kTimeout : AttemptOutcome::kReset;
+      record.flag(exchange.failure() == UpstreamFailure::kTimeout ? "UT" : "UC");
+    }
+    if (failure && !committed) {
+      // Before the first byte: the client has seen nothing, so another target may answer.
+      return AttemptResult::retryable(failure_outcome, *failure);
     }
     if (!outbuf.empty()) {
-      if (!response.write(outbuf)) {
+      if (!commit() || !response.write(outbuf)) {
         record.error = ApiError{499, "client_error", "client_closed", "The client went away during the stream"};
         record.partial = true;
-        return;
+        return AttemptResult::answered(AttemptOutcome::kSuccess);
       }
       outbuf.clear();
     }
@@ -393,10 +556,11 @@ void AiProxy::relayStream(const ProviderTarget& target, const sy_provider_reques
       response.closeAfter();
       record.error = failure;
       record.partial = true;
-      return;
+      record.flag("PS");
+      return AttemptResult::answered(failure_outcome);
     }
     if (r != UpstreamExchange::Read::kData) {
-      return;
+      return AttemptResult::answered(AttemptOutcome::kSuccess);
     }
   }
 }

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 
 #include "switchyard/http/http_types.h"
 #include "switchyard/log/call_record.h"
@@ -23,9 +24,36 @@ public:
   void handle(const HttpRequest& request, HttpResponseWriter& response) override;
 
 private:
+  /// How one attempt on one target ended.
+  struct AttemptResult {
+    enum class Kind {
+      kAnswered,  ///< the client has its answer (success, or an error after bytes were sent)
+      kRetryable, ///< nothing reached the client and another target may do better
+      kFinal,     ///< an error the client should get as it is
+    };
+    Kind kind = Kind::kAnswered;
+    AttemptOutcome outcome = AttemptOutcome::kSuccess;
+    std::optional<ApiError> error;
+    std::optional<std::chrono::milliseconds> retry_after;
+
+    static AttemptResult answered(AttemptOutcome o) { return {Kind::kAnswered, o, std::nullopt, std::nullopt}; }
+    static AttemptResult retryable(AttemptOutcome o, ApiError e) { return {Kind::kRetryable, o, std::move(e), std::nullopt}; }
+    static AttemptResult final(AttemptOutcome o, ApiError e) { return {Kind::kFinal, o, std::move(e), std::nullopt}; }
+  };
+
   void serveAi(sy_operation op, const HttpRequest& request, HttpResponseWriter& response);
-  void relayStream(const ProviderTarget& target, const sy_provider_request& preq, UpstreamExchange& exchange,
-                   HttpResponseWriter& response, CallRecord& record);
+  /// Tries the route's targets, then its fallbacks, within each route's retry policy.
+  void routeCall(sy_operation op, const Runtime& rt, const ModelRoute& route, const HttpRequest& request,
+                 HttpResponseWriter& response, CallRecord& record);
+  AttemptResult attempt(sy_operation op, const Runtime& rt, const RouteTarget& target, const HttpRequest& request,
+                        HttpResponseWriter& response, CallRecord& record, bool retry_unsafe);
+  AttemptResult relayStream(const ProviderTarget& target, const sy_provider_request& preq, UpstreamExchange& exchange,
+                            HttpResponseWriter& response, CallRecord& record);
+  static AttemptResult transportFailure(UpstreamFailure failure, CallRecord& record, bool retry_unsafe);
+  static AttemptResult classifyAnswer(int status, const ApiError& error, const HeaderList& headers, CallRecord& record,
+                                      bool retry_unsafe);
+  static std::optional<std::chrono::milliseconds> retryAfter(const HeaderList& headers);
+  static void backoff(const ModelRoute& route, uint32_t retry);
   void finish(CallRecord& record);
 
   std::function<RuntimeSharedPtr()> runtime_;

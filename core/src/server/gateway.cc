@@ -48,6 +48,7 @@ struct Gateway::Impl {
   std::unique_ptr<PluginManager> plugins;
   RecordDispatcher records;
   UpstreamClientSharedPtr upstream = makePocoUpstreamClient();
+  HealthRegistry health; // outlives runtimes: a reload keeps what is known about targets
   std::atomic<bool> draining{false};
 
   mutable std::mutex runtime_mutex;
@@ -79,7 +80,7 @@ struct Gateway::Impl {
   bool rebuild() {
     std::string error;
     RuntimeSharedPtr previous = currentRuntime();
-    RuntimeSharedPtr next = buildRuntime(config, plugins->current(), previous.get(), &error);
+    RuntimeSharedPtr next = buildRuntime(config, plugins->current(), previous.get(), health, &error);
     if (!next) {
       spdlog::error("reload refused, the previous configuration keeps serving: {}", error);
       setReloadError(error);
@@ -162,7 +163,7 @@ void Gateway::start() {
   m.plugins = std::make_unique<PluginManager>(m.config->plugins.dirs, m.config->plugins.cache_dir);
   m.plugins->scan(/*initial=*/true);
   std::string error;
-  m.runtime = buildRuntime(m.config, m.plugins->current(), nullptr, &error);
+  m.runtime = buildRuntime(m.config, m.plugins->current(), nullptr, m.health, &error);
   if (!m.runtime) {
     throw std::runtime_error(error);
   }
@@ -179,6 +180,7 @@ void Gateway::start() {
   state.open_connections = [&m] { return m.data_server->openConnections(); };
   state.refused_connections = [&m] { return m.data_server->refusedConnections(); };
   state.records = &m.records;
+  state.health = &m.health;
   m.admin = std::make_unique<AdminHandler>(std::move(state));
 
   const ServerConfig& s = m.config->server;
@@ -255,7 +257,8 @@ std::string checkConfigFile(const fs::path& config_file) {
       PluginManager plugins(cfg.plugins.dirs, dir);
       plugins.scan(/*initial=*/true);
       auto config = std::make_shared<GatewayConfig>(cfg);
-      RuntimeSharedPtr rt = buildRuntime(config, plugins.current(), nullptr, &error);
+      HealthRegistry health;
+      RuntimeSharedPtr rt = buildRuntime(config, plugins.current(), nullptr, health, &error);
       for (const auto& e : plugins.current()->errors) {
         spdlog::warn("plugin {} refused: {}", e.path, e.error);
       }

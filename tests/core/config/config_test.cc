@@ -38,8 +38,9 @@ TEST(Config, RoutesAndProvidersAreRead) {
   EXPECT_EQ(p.timeouts.first_byte.count(), 1500);
   EXPECT_EQ(p.timeouts.connect.count(), 5000);
   EXPECT_EQ(p.config_json, R"({"organization":"o"})");
-  EXPECT_EQ(c.models.at("m").upstream_model, "m");
-  EXPECT_EQ(c.models.at("n").upstream_model, "up");
+  EXPECT_EQ(c.models.at("m").targets.at(0).upstream_model, "m");
+  EXPECT_EQ(c.models.at("n").targets.at(0).upstream_model, "up");
+  EXPECT_EQ(c.models.at("n").retry.attempts, 3u);
   EXPECT_EQ(c.plugins.dirs[0], "/etc/sy/plugins"); // relative to the config file
   EXPECT_EQ(c.plugins.dirs[1], "/abs");
   EXPECT_EQ(c.auth[0].name, "apikey");
@@ -57,6 +58,33 @@ TEST(Config, MistakesAreNamed) {
             std::string::npos);
   EXPECT_NE(errorOf(R"({"logging": {"level": "loud"}})").find("logging.level"), std::string::npos);
   EXPECT_NE(errorOf(R"({"log_sinks": [{"type": "jsonl"}, {"type": "jsonl"}]})").find("duplicate name"),
+            std::string::npos);
+}
+
+TEST(Config, RoutesWithPoolsAndFallbacks) {
+  GatewayConfig c = parse(R"({
+    "providers": {"a": {"type": "openai", "base_url": "http://a"}, "b": {"type": "openai", "base_url": "http://b"}},
+    "models": {
+      "big": {"targets": [{"provider": "a", "weight": 3}, {"provider": "b", "upstream_model": "b-big"}],
+              "retry": {"attempts": 2, "retry_unsafe": true}, "outlier": {"consecutive_failures": 1},
+              "fallbacks": ["small"], "panic_threshold_percent": 50},
+      "small": {"provider": "b"}}})");
+  const ModelRoute& big = c.models.at("big");
+  ASSERT_EQ(big.targets.size(), 2u);
+  EXPECT_EQ(big.targets[0].weight, 3u);
+  EXPECT_EQ(big.targets[1].upstream_model, "b-big");
+  EXPECT_EQ(big.retry.attempts, 2u);
+  EXPECT_TRUE(big.retry.retry_unsafe);
+  EXPECT_EQ(big.outlier.consecutive_failures, 1u);
+  EXPECT_EQ(big.fallbacks, std::vector<std::string>{"small"});
+  EXPECT_EQ(big.panic_threshold_percent, 50u);
+  EXPECT_NE(errorOf(R"({"providers": {"a": {"type": "openai", "base_url": "http://a"}},
+                        "models": {"m": {"provider": "a", "fallbacks": ["nope"]}}})")
+                .find("unknown model \"nope\""),
+            std::string::npos);
+  EXPECT_NE(errorOf(R"({"providers": {"a": {"type": "openai", "base_url": "http://a"}},
+                        "models": {"m": {"provider": "a", "targets": [{"provider": "a"}]}}})")
+                .find("not both"),
             std::string::npos);
 }
 

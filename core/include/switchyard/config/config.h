@@ -65,10 +65,43 @@ struct ProviderConfig {
   std::string config_json = "{}";
 };
 
-struct ModelRoute {
-  std::string name;
+/// One upstream target of a route: a provider instance and the model name it knows.
+struct RouteTarget {
   std::string provider;
   std::string upstream_model;
+  uint32_t weight = 1;
+};
+
+/// Passive outlier detection: a target failing `consecutive_failures` times in a row is ejected
+/// for base_ejection x (times ejected so far), capped, never more than max_ejection_percent of
+/// the pool at once.
+struct OutlierPolicy {
+  uint32_t consecutive_failures = 3;
+  std::chrono::milliseconds base_ejection{5000};
+  std::chrono::milliseconds max_ejection{300000};
+  uint32_t max_ejection_percent = 100;
+};
+
+/// When a failed attempt is tried again, on another target where one exists.
+struct RetryPolicy {
+  uint32_t attempts = 3; ///< attempts per route, the first included
+  std::chrono::milliseconds backoff_base{25};
+  std::chrono::milliseconds backoff_max{250};
+  /// Chat calls are not idempotent (and cost money): by default only failures that prove the
+  /// upstream did not process the request are retried (connect failure, 429, 502, 503).
+  /// This adds timeouts, resets, 500 and 504.
+  bool retry_unsafe = false;
+};
+
+struct ModelRoute {
+  std::string name;
+  std::vector<RouteTarget> targets;
+  OutlierPolicy outlier;
+  RetryPolicy retry;
+  std::vector<std::string> fallbacks; ///< other routes, tried in order when this one fails
+  /// Below this share of available targets the pool uses all of them (Envoy's panic mode);
+  /// 0 (the default) fails fast with 503 no_healthy_upstream instead.
+  uint32_t panic_threshold_percent = 0;
 };
 
 /// A component block of a list ("auth", "log_sinks", "analytics").

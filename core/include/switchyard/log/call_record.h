@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "switchyard/common/api_error.h"
 #include "switchyard/plugin/plugin_types.h"
@@ -16,6 +17,14 @@ struct TokenUsage {
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
   int64_t total_tokens = 0;
+};
+
+/// One try of a call on one target.
+struct AttemptRecord {
+  std::string target; ///< "provider/upstream_model"
+  std::string outcome;
+  int upstream_status = 0;
+  double ms = 0;
 };
 
 struct CallRecord {
@@ -40,6 +49,20 @@ struct CallRecord {
   std::string upstream_failure; ///< failure class when the upstream exchange broke
   std::optional<TokenUsage> usage;
   std::optional<ApiError> error;
+  std::vector<AttemptRecord> attempts;
+  /// Envoy-style response flags: UH no healthy upstream, UF connect failure, UT timeout,
+  /// UC connection terminated, URX retries exhausted, NR no route; RL upstream rate-limited,
+  /// PS partial stream.
+  std::vector<std::string> flags;
+
+  void flag(const std::string& f) {
+    for (const auto& existing : flags) {
+      if (existing == f) {
+        return;
+      }
+    }
+    flags.push_back(f);
+  }
 
   /// The JSON object sinks receive. Never contains key material.
   std::string toJson() const;

@@ -9,6 +9,7 @@
 
 #include "switchyard/config/config.h"
 #include "switchyard/plugin/plugin_manager.h"
+#include "switchyard/upstream/target_pool.h"
 
 namespace switchyard {
 
@@ -33,6 +34,7 @@ struct Runtime {
   GatewayConfigSharedPtr config;
   PluginSetSharedPtr plugins;
   std::map<std::string, ProviderTargetSharedPtr> providers;
+  std::map<std::string, TargetPoolSharedPtr> pools; ///< by route (public model name)
   std::vector<NamedInstance> auth;
   std::vector<NamedInstance> log_sinks;
   std::vector<NamedInstance> analytics;
@@ -46,6 +48,6 @@ using RuntimeSharedPtr = std::shared_ptr<const Runtime>;
  * @return null with `error` set when a configured component is missing or refuses its config.
  */
 RuntimeSharedPtr buildRuntime(GatewayConfigSharedPtr config, PluginSetSharedPtr plugins,
-                              const Runtime* previous, std::string* error);
+                              const Runtime* previous, HealthRegistry& health, std::string* error);
 
 } // namespace switchyard

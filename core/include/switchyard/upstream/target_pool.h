@@ -1,0 +1,109 @@
+/// @file switchyard/upstream/target_pool.h
+/// @brief Chooses the upstream target of each attempt and keeps every target's health.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "switchyard/config/config.h"
+
+namespace switchyard {
+
+using SteadyClock = std::chrono::steady_clock;
+
+/// How an attempt on a target ended, as far as the target's health is concerned.
+enum class AttemptOutcome {
+  kSuccess,
+  kConnectFailure, ///< the request never reached the upstream
+  kTimeout,
+  kReset,
+  kServerError,  ///< a 5xx answer
+  kRateLimited,  ///< a 429: the target (its key) cools down; not a failure of the provider
+  kClientError,  ///< a 4xx other than 429: the request's fault, not the target's
+};
+const char* outcomeName(AttemptOutcome outcome);
+
+/**
+ * Health of one target (provider instance + upstream model). Shared by every runtime, so a
+ * config reload does not forget that a target is down. Thread-safe.
+ */
+class TargetHealth {
+public:
+  struct View {
+    bool ejected = false;
+    bool cooling = false; ///< rate-limited until available_at
+    SteadyClock::time_point available_at{};
+    uint32_t consecutive_failures = 0;
+    uint32_t ejections = 0;
+    uint64_t successes = 0;
+    uint64_t failures = 0;
+    uint64_t rate_limited = 0;
+  };
+
+  View view(SteadyClock::time_point now) const;
+  bool available(SteadyClock::time_point now) const;
+  /// @return true when this report ejected the target.
+  bool report(AttemptOutcome outcome, std::optional<std::chrono::milliseconds> retry_after,
+              const OutlierPolicy& policy, bool may_eject, SteadyClock::time_point now);
+
+private:
+  mutable std::mutex mutex_;
+  uint32_t consecutive_failures_ = 0;
+  uint32_t ejections_ = 0;
+  SteadyClock::time_point ejected_until_{};
+  SteadyClock::time_point cooling_until_{};
+  uint64_t successes_ = 0;
+  uint64_t failures_ = 0;
+  uint64_t rate_limited_ = 0;
+};
+using TargetHealthSharedPtr = std::shared_ptr<TargetHealth>;
+
+/// The health of every target the gateway has routed to, by "provider/upstream_model".
+class HealthRegistry {
+public:
+  TargetHealthSharedPtr get(const std::string& key);
+  std::vector<std::pair<std::string, TargetHealth::View>> views(SteadyClock::time_point now) const;
+
+private:
+  mutable std::mutex mutex_;
+  std::map<std::string, TargetHealthSharedPtr> targets_;
+};
+
+/// The targets of one route with smooth weighted round robin over the available ones.
+class TargetPool {
+public:
+  TargetPool(const ModelRoute& route, HealthRegistry& registry);
+
+  struct Pick {
+    size_t index = 0;
+    bool panic = false; ///< chosen while below the panic threshold, health ignored
+  };
+  /// The target of the next attempt, skipping those already `tried`, ejected or cooling down.
+  std::optional<Pick> pick(const std::vector<size_t>& tried, SteadyClock::time_point now);
+  /// When the first unavailable target is expected back (for Retry-After).
+  SteadyClock::time_point soonestRecovery(SteadyClock::time_point now) const;
+  void report(size_t index, AttemptOutcome outcome, std::optional<std::chrono::milliseconds> retry_after,
+              SteadyClock::time_point now);
+
+  size_t size() const { return targets_.size(); }
+  const RouteTarget& target(size_t index) const { return targets_[index]; }
+  const TargetHealth& health(size_t index) const { return *health_[index]; }
+  static std::string key(const RouteTarget& target) { return target.provider + "/" + target.upstream_model; }
+
+private:
+  std::vector<RouteTarget> targets_;
+  std::vector<TargetHealthSharedPtr> health_;
+  OutlierPolicy outlier_;
+  uint32_t panic_threshold_percent_;
+  std::mutex mutex_;
+  std::vector<int64_t> current_weight_;
+};
+using TargetPoolSharedPtr = std::shared_ptr<TargetPool>;
+
+} // namespace switchyard

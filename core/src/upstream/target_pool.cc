@@ -1,0 +1,159 @@
+#include "switchyard/upstream/target_pool.h"
+
+#include <algorithm>
+
+namespace switchyard {
+
+const char* outcomeName(AttemptOutcome outcome) {
+  switch (outcome) {
+  case AttemptOutcome::kSuccess: return "success";
+  case AttemptOutcome::kConnectFailure: return "connect_failure";
+  case AttemptOutcome::kTimeout: return "timeout";
+  case AttemptOutcome::kReset: return "connection_reset";
+  case AttemptOutcome::kServerError: return "server_error";
+  case AttemptOutcome::kRateLimited: return "rate_limited";
+  case AttemptOutcome::kClientError: return "client_error";
+  }
+  return "unknown";
+}
+
+TargetHealth::View TargetHealth::view(SteadyClock::time_point now) const {
+  std::lock_guard lock(mutex_);
+  View v;
+  v.ejected = ejected_until_ > now;
+  v.cooling = cooling_until_ > now;
+  v.available_at = std::max(ejected_until_, cooling_until_);
+  v.consecutive_failures = consecutive_failures_;
+  v.ejections = ejections_;
+  v.successes = successes_;
+  v.failures = failures_;
+  v.rate_limited = rate_limited_;
+  return v;
+}
+
+bool TargetHealth::available(SteadyClock::time_point now) const {
+  std::lock_guard lock(mutex_);
+  return ejected_until_ <= now && cooling_until_ <= now;
+}
+
+bool TargetHealth::report(AttemptOutcome outcome, std::optional<std::chrono::milliseconds> retry_after,
+                          const OutlierPolicy& policy, bool may_eject, SteadyClock::time_point now) {
+  std::lock_guard lock(mutex_);
+  switch (outcome) {
+  case AttemptOutcome::kSuccess:
+    successes_++;
+    consecutive_failures_ = 0;
+    // Healthy again: the next ejection starts from the base time.
+    if (ejected_until_ <= now) {
+      ejections_ = 0;
+    }
+    return false;
+  case AttemptOutcome::kClientError:
+    return false;
+  case AttemptOutcome::kRateLimited:
+    rate_limited_++;
+    cooling_until_ = std::max(cooling_until_, now + retry_after.value_or(std::chrono::milliseconds(1000)));
+    return false;
+  default:
+    break;
+  }
+  failures_++;
+  if (++consecutive_failures_ < policy.consecutive_failures || ejected_until_ > now || !may_eject) {
+    return false;
+  }
+  ejections_++;
+  consecutive_failures_ = 0;
+  const auto length = std::min(policy.base_ejection * ejections_, policy.max_ejection);
+  ejected_until_ = now + length;
+  return true;
+}
+
+TargetHealthSharedPtr HealthRegistry::get(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  auto& slot = targets_[key];
+  if (!slot) {
+    slot = std::make_shared<TargetHealth>();
+  }
+  return slot;
+}
+
+std::vector<std::pair<std::string, TargetHealth::View>> HealthRegistry::views(SteadyClock::time_point now) const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::pair<std::string, TargetHealth::View>> out;
+  for (const auto& [key, health] : targets_) {
+    out.emplace_back(key, health->view(now));
+  }
+  return out;
+}
+
+TargetPool::TargetPool(const ModelRoute& route, HealthRegistry& registry)
+    : targets_(route.targets), outlier_(route.outlier), panic_threshold_percent_(route.panic_threshold_percent),
+      current_weight_(route.targets.size(), 0) {
+  for (const auto& t : targets_) {
+    health_.push_back(registry.get(key(t)));
+  }
+}
+
+std::optional<TargetPool::Pick> TargetPool::pick(const std::vector<size_t>& tried, SteadyClock::time_point now) {
+  std::vector<bool> candidate(targets_.size(), false);
+  size_t available = 0;
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    if (health_[i]->available(now)) {
+      ++available;
+      candidate[i] = true;
+    }
+  }
+  const bool panic = panic_threshold_percent_ > 0 && available * 100 < targets_.size() * panic_threshold_percent_;
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    if (panic) {
+      candidate[i] = true;
+    }
+    if (std::find(tried.begin(), tried.end(), i) != tried.end()) {
+      candidate[i] = false;
+    }
+  }
+  // Smooth weighted round robin (as nginx): every candidate gains its weight, the richest is
+  // chosen and pays the total back, which spreads picks evenly in proportion to weight.
+  std::lock_guard lock(mutex_);
+  int64_t total = 0;
+  std::optional<size_t> best;
+  for (size_t i = 0; i < targets_.size(); ++i) {
+    if (!candidate[i]) {
+      continue;
+    }
+    current_weight_[i] += targets_[i].weight;
+    total += targets_[i].weight;
+    if (!best || current_weight_[i] > current_weight_[*best]) {
+      best = i;
+    }
+  }
+  if (!best) {
+    return std::nullopt;
+  }
+  current_weight_[*best] -= total;
+  return Pick{*best, panic};
+}
+
+SteadyClock::time_point TargetPool::soonestRecovery(SteadyClock::time_point now) const {
+  std::optional<SteadyClock::time_point> soonest;
+  for (const auto& h : health_) {
+    const auto v = h->view(now);
+    if (v.available_at > now && (!soonest || v.available_at < *soonest)) {
+      soonest = v.available_at;
+    }
+  }
+  return soonest.value_or(now);
+}
+
+void TargetPool::report(size_t index, AttemptOutcome outcome, std::optional<std::chrono::milliseconds> retry_after,
+                        SteadyClock::time_point now) {
+  // Never eject more than the allowed share of the pool (a single-target pool at 100% may).
+  size_t ejected = 0;
+  for (const auto& h : health_) {
+    ejected += h->view(now).ejected ? 1 : 0;
+  }
+  const bool may_eject = (ejected + 1) * 100 <= targets_.size() * outlier_.max_ejection_percent;
+  health_[index]->report(outcome, retry_after, outlier_, may_eject, now);
+}
+
+} // namespace switchyard

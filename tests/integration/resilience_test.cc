@@ -1,0 +1,181 @@
+// "No healthy upstream is the last resort": scenario tests with several mock upstreams, some
+// of them dead or failing, behind one gateway.
+#include <Poco/Net/ServerSocket.h>
+
+#include <atomic>
+#include <thread>
+
+#include "gateway_fixture.h"
+
+namespace switchyard::testing {
+namespace {
+
+using nlohmann::json;
+
+json userChat(const std::string& model, bool stream = false) {
+  json j = {{"model", model}, {"messages", {{{"role", "user"}, {"content", "ping"}}}}};
+  if (stream) {
+    j["stream"] = true;
+  }
+  return j;
+}
+
+/// A port with nothing listening on it.
+uint16_t deadPort() {
+  Poco::Net::ServerSocket s(Poco::Net::SocketAddress("127.0.0.1", 0));
+  return s.address().port();
+}
+
+class ResilienceTest : public GatewayTest {
+protected:
+  void SetUp() override {
+    GatewayTest::SetUp();
+    installFirstPartyPlugins();
+  }
+
+  static json provider(const std::string& base_url) {
+    return {{"type", "openai"},
+            {"base_url", base_url},
+            {"timeouts", {{"connect_ms", 1000}, {"first_byte_ms", 5000}, {"idle_ms", 5000}, {"total_ms", 10000}}}};
+  }
+
+  MockOpenAiUpstream second_;
+  MockOpenAiUpstream third_;
+};
+
+TEST_F(ResilienceTest, OneOfThreeTargetsDyingFailsNoClientRequest) {
+  json config = baseConfig();
+  config["providers"]["a"] = provider(upstream_.baseUrl());
+  config["providers"]["b"] = provider(second_.baseUrl());
+  config["providers"]["dead"] = provider("http://127.0.0.1:" + std::to_string(deadPort()) + "/v1");
+  config["models"]["pooled"] = {
+      {"targets", {{{"provider", "a"}}, {{"provider", "b"}}, {{"provider", "dead"}}}}};
+  startGateway(config);
+  std::atomic<int> failed{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        if (chat(userChat("pooled")).status != 200) {
+          failed++;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) {
+    t.join();
+  }
+  EXPECT_EQ(failed, 0);
+  EXPECT_GT(upstream_.requestCount(), 0u);
+  EXPECT_GT(second_.requestCount(), 0u);
+  // The dead target was ejected: it stopped being tried long before the 100 requests ended.
+  json health = admin("/admin/health");
+  EXPECT_GE(health["targets"]["dead/pooled"]["ejections"].get<int>(), 1);
+  auto recs = records();
+  size_t retried = 0;
+  for (const auto& r : recs) {
+    retried += r["attempts"].size() > 1 ? 1 : 0;
+  }
+  EXPECT_LE(retried, 10u);
+}
+
+TEST_F(ResilienceTest, WhenEveryTargetIsDownTheAnswerIsAnImmediate503) {
+  json config = baseConfig();
+  config["providers"]["dead1"] = provider("http://127.0.0.1:" + std::to_string(deadPort()) + "/v1");
+  config["providers"]["dead2"] = provider("http://127.0.0.1:" + std::to_string(deadPort()) + "/v1");
+  config["models"]["doomed"] = {{"targets", {{{"provider", "dead1"}}, {{"provider", "dead2"}}}},
+                                {"outlier", {{"consecutive_failures", 1}, {"base_ejection_ms", 30000}}}};
+  startGateway(config);
+  HttpResult first = chat(userChat("doomed"));
+  EXPECT_EQ(first.status, 502); // both tried, both refused
+  for (int i = 0; i < 5; ++i) {
+    HttpResult r = chat(userChat("doomed"));
+    ASSERT_EQ(r.status, 503) << r.body;
+    json body = json::parse(r.body);
+    EXPECT_EQ(body["error"]["type"], "no_healthy_upstream");
+    EXPECT_NE(body["error"]["message"].get<std::string>().find("doomed"), std::string::npos);
+    const int retry_after = std::stoi(r.headers["retry-after"]);
+    EXPECT_GE(retry_after, 1);
+    EXPECT_LE(retry_after, 30);
+  }
+  auto recs = records();
+  ASSERT_EQ(recs.size(), 6u);
+  EXPECT_EQ(recs[0]["attempts"].size(), 2u);
+  EXPECT_NE(std::find(recs[0]["response_flags"].begin(), recs[0]["response_flags"].end(), "URX"),
+            recs[0]["response_flags"].end());
+  for (size_t i = 1; i < recs.size(); ++i) {
+    EXPECT_FALSE(recs[i].contains("attempts")) << "no upstream was tried"; // fails fast
+    EXPECT_EQ(recs[i]["response_flags"][0], "UH");
+  }
+}
+
+TEST_F(ResilienceTest, RateLimitedKeyCoolsDownAndTrafficMovesToTheOther) {
+  json config = baseConfig();
+  config["providers"]["key1"] = provider(upstream_.baseUrl());
+  config["providers"]["key2"] = provider(second_.baseUrl());
+  config["models"]["shared"] = {{"targets", {{{"provider", "key1"}}, {{"provider", "key2"}}}}};
+  startGateway(config);
+  upstream_.failNext(429, R"({"error":{"message":"Rate limit reached","type":"rate_limit_error","code":"rate_limit_exceeded"}})");
+  // key1 answers 429 to its first request; that call is retried on key2.
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_EQ(chat(userChat("shared")).status, 200);
+  }
+  EXPECT_EQ(upstream_.requestCount(), 1u); // only the rate-limited one: key1 is cooling down
+  EXPECT_EQ(second_.requestCount(), 6u);
+  json health = admin("/admin/health");
+  EXPECT_EQ(health["targets"]["key1/shared"]["state"], "rate_limited");
+  EXPECT_EQ(health["targets"]["key1/shared"]["failures"], 0); // a 429 is not a failure
+  // With no Retry-After the cooldown is one second; then key1 serves again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(chat(userChat("shared")).status, 200);
+  }
+  EXPECT_GT(upstream_.requestCount(), 1u);
+}
+
+TEST_F(ResilienceTest, ASingleDeadTargetFallsBackOnTheFirstFailure) {
+  json config = baseConfig();
+  config["providers"]["dead"] = provider("http://127.0.0.1:" + std::to_string(deadPort()) + "/v1");
+  config["models"]["primary"] = {{"provider", "dead"}, {"fallbacks", {"gpt-test"}}};
+  startGateway(config);
+  HttpResult r = chat(userChat("primary"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["x-switchyard-attempts"], "2");
+  EXPECT_EQ(r.headers["x-switchyard-target"], "mock/upstream-gpt");
+  auto recs = records();
+  ASSERT_EQ(recs.size(), 1u);
+  ASSERT_EQ(recs[0]["attempts"].size(), 2u); // one try on the dead target, not a row of retries
+  EXPECT_EQ(recs[0]["attempts"][0]["outcome"], "connect_failure");
+  EXPECT_EQ(recs[0]["attempts"][1]["outcome"], "success");
+}
+
+TEST_F(ResilienceTest, AStreamThatFailsBeforeItsFirstByteFallsBackInvisibly) {
+  json config = baseConfig();
+  config["providers"]["flaky"] = provider(second_.baseUrl());
+  config["models"]["streamy"] = {{"provider", "flaky"}, {"fallbacks", {"gpt-test"}}};
+  startGateway(config);
+  second_.failNext(503, R"({"error":{"message":"overloaded","type":"server_error","code":null}})");
+  std::string received;
+  HttpResult r = httpStream(gateway_->port(), "/v1/chat/completions", userChat("streamy", true).dump(), authHeaders(),
+                            [&](std::string_view b) { received.append(b); });
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(received.find("tok0"), std::string::npos);
+  EXPECT_NE(received.find("data: [DONE]"), std::string::npos);
+  EXPECT_EQ(received.find("overloaded"), std::string::npos);
+  EXPECT_EQ(upstream_.requestCount(), 1u);
+}
+
+TEST_F(ResilienceTest, ClientErrorsAreNotRetried) {
+  json config = baseConfig();
+  config["providers"]["b"] = provider(second_.baseUrl());
+  config["models"]["pair"] = {{"targets", {{{"provider", "mock"}}, {{"provider", "b"}}}}};
+  startGateway(config);
+  upstream_.failNext(400, R"({"error":{"message":"bad request","type":"invalid_request_error","code":null}})", 2);
+  second_.failNext(400, R"({"error":{"message":"bad request","type":"invalid_request_error","code":null}})", 2);
+  HttpResult r = chat(userChat("pair"));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(upstream_.requestCount() + second_.requestCount(), 1u);
+}
+
+} // namespace
+} // namespace switchyard::testing

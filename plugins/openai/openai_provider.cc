@@ -8,14 +8,20 @@
 #include <string>
 #include <string_view>
 #include <switchyard/sdk.hpp>
+#include <switchyard/sse_parser.hpp>
+#include <switchyard/text.hpp>
 #include <utility>
 #include <vector>
-
-#include <switchyard/sse_parser.hpp>
 
 namespace switchyard {
 namespace openai {
 namespace {
+
+using sdk::equalsIgnoreCase;
+using sdk::isTokenChar;
+using sdk::trim;
+using sdk::validHeaderName;
+using sdk::validHeaderValue;
 
 using sdk::Output;
 // ordered_json keeps the client's key order in the body we forward.
@@ -29,52 +35,6 @@ constexpr size_t kMaxJsonStreamBytes = 16u << 20;
 sdk::Error configError(std::string message) {
   return sdk::Error(400, "invalid_request_error", "invalid_config",
                     "openai provider config: " + std::move(message));
-}
-
-bool isTokenChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-    return true;
-  }
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool validHeaderName(std::string_view name) {
-  if (name.empty()) {
-    return false;
-  }
-  for (char c : name) {
-    if (!isTokenChar(c)) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// CR, LF and NUL would let a config value smuggle extra headers into the upstream request.
-bool validHeaderValue(std::string_view value) {
-  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    const auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  const auto ws = std::string_view(" \t\r\n");
-  const size_t b = s.find_first_not_of(ws);
-  if (b == std::string_view::npos) {
-    return {};
-  }
-  return s.substr(b, s.find_last_not_of(ws) - b + 1);
 }
 
 std::string clip(std::string s) {

@@ -165,6 +165,64 @@ TEST_F(ResilienceTest, AStreamThatFailsBeforeItsFirstByteFallsBackInvisibly) {
   EXPECT_EQ(upstream_.requestCount(), 1u);
 }
 
+TEST_F(ResilienceTest, AFullTargetOverflowsInsteadOfQueueing) {
+  json config = baseConfig();
+  config["models"]["narrow"] = {{"provider", "mock"}, {"max_requests_per_target", 1}};
+  startGateway(config);
+  upstream_.holdStreams(true);
+  std::string received;
+  std::thread holder([&] {
+    httpStream(gateway_->port(), "/v1/chat/completions", userChat("narrow", true).dump(), authHeaders(),
+               [&](std::string_view b) { received.append(b); });
+  });
+  ASSERT_TRUE(upstream_.waitForOpenStreams(1));
+  HttpResult r = chat(userChat("narrow"));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(json::parse(r.body)["error"]["type"], "upstream_overflow");
+  EXPECT_FALSE(r.headers["retry-after"].empty());
+  upstream_.releaseStreams();
+  holder.join();
+  EXPECT_NE(received.find("data: [DONE]"), std::string::npos);
+  EXPECT_EQ(chat(userChat("narrow")).status, 200); // the slot is free again
+  auto recs = records();
+  bool saw_overflow = false;
+  for (const auto& rec : recs) {
+    saw_overflow = saw_overflow || (rec.contains("response_flags") && rec["response_flags"][0] == "UO");
+  }
+  EXPECT_TRUE(saw_overflow);
+}
+
+TEST_F(ResilienceTest, ATotalOutageStaysWithinTheRetryBudget) {
+  json config = baseConfig();
+  config["providers"]["b"] = provider(second_.baseUrl());
+  config["providers"]["c"] = provider(third_.baseUrl());
+  config["models"]["outage"] = {
+      {"targets", {{{"provider", "mock"}}, {{"provider", "b"}}, {{"provider", "c"}}}},
+      {"retry", {{"attempts", 3}, {"budget_percent", 0}, {"min_retry_concurrency", 1},
+                 {"backoff_base_ms", 200}, {"backoff_max_ms", 200}}},
+      {"outlier", {{"consecutive_failures", 1000}}}};
+  startGateway(config);
+  const std::string down = R"({"error":{"message":"down","type":"server_error","code":null}})";
+  upstream_.failNext(503, down, 1000);
+  second_.failNext(503, down, 1000);
+  third_.failNext(503, down, 1000);
+  constexpr int kClients = 16;
+  std::vector<std::thread> clients;
+  std::atomic<int> failed{0};
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&] { failed += chat(userChat("outage")).status == 503 ? 1 : 0; });
+  }
+  for (auto& t : clients) {
+    t.join();
+  }
+  EXPECT_EQ(failed, kClients);
+  const size_t attempts = upstream_.requestCount() + second_.requestCount() + third_.requestCount();
+  // Without a budget every call would try all three targets (48 attempts); with one retry
+  // allowed in flight at a time, most calls give up after their first attempt.
+  EXPECT_GE(attempts, static_cast<size_t>(kClients));
+  EXPECT_LT(attempts, static_cast<size_t>(kClients) * 2);
+}
+
 TEST_F(ResilienceTest, ClientErrorsAreNotRetried) {
   json config = baseConfig();
   config["providers"]["b"] = provider(second_.baseUrl());

@@ -273,7 +273,7 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
       fail(where, "must be an object");
     }
     rejectUnknownKeys(m, where, {"provider", "upstream_model", "targets", "retry", "outlier", "fallbacks",
-                                 "panic_threshold_percent"});
+                                 "panic_threshold_percent", "strategy", "max_requests_per_target"});
     ModelRoute r;
     r.name = name;
     auto checkProvider = [&](const std::string& provider, const std::string& at) {
@@ -311,7 +311,10 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
     }
     const json& retry = objectAt(m, "retry", where);
     const std::string rw = where + ".retry";
-    rejectUnknownKeys(retry, rw, {"attempts", "backoff_base_ms", "backoff_max_ms", "retry_unsafe"});
+    rejectUnknownKeys(retry, rw, {"attempts", "backoff_base_ms", "backoff_max_ms", "retry_unsafe", "budget_percent",
+                                  "min_retry_concurrency"});
+    r.retry.budget_percent = static_cast<uint32_t>(intAt(retry, "budget_percent", rw, 20, 0, 100));
+    r.retry.min_retry_concurrency = static_cast<uint32_t>(intAt(retry, "min_retry_concurrency", rw, 3, 0, 100000));
     r.retry.attempts = static_cast<uint32_t>(intAt(retry, "attempts", rw, 3, 1, 10));
     r.retry.backoff_base = std::chrono::milliseconds(intAt(retry, "backoff_base_ms", rw, 25, 0, 60000));
     r.retry.backoff_max = std::chrono::milliseconds(intAt(retry, "backoff_max_ms", rw, 250, 0, 600000));
@@ -330,6 +333,14 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
     r.outlier.max_ejection = std::chrono::milliseconds(intAt(outlier, "max_ejection_ms", ow, 300000, 1, 86400000));
     r.outlier.max_ejection_percent = static_cast<uint32_t>(intAt(outlier, "max_ejection_percent", ow, 100, 0, 100));
     r.panic_threshold_percent = static_cast<uint32_t>(intAt(m, "panic_threshold_percent", where, 0, 0, 100));
+    r.max_requests_per_target =
+        static_cast<uint32_t>(intAt(m, "max_requests_per_target", where, 1024, 1, 10000000));
+    const std::string strategy = stringAt(m, "strategy", where, "weighted_round_robin");
+    if (strategy == "least_request") {
+      r.strategy = BalanceStrategy::kLeastRequest;
+    } else if (strategy != "weighted_round_robin") {
+      fail(where + ".strategy", "must be weighted_round_robin or least_request");
+    }
     if (m.contains("fallbacks")) {
       if (!m["fallbacks"].is_array()) {
         fail(where + ".fallbacks", "must be an array of model names");

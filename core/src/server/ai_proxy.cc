@@ -253,22 +253,39 @@ void AiProxy::routeCall(sy_operation op, const Runtime& rt, const ModelRoute& fi
   }
   std::optional<ApiError> last_error;
   SteadyClock::time_point soonest = SteadyClock::time_point::max();
+  bool overflow = false;
+  bool budget_spent = false;
+  TargetPool& first_pool = *rt.pools.at(first.name);
+  TargetPool::ActiveRequest active(first_pool); // the retry budget is a share of these
   for (const ModelRoute* route : chain) {
     TargetPool& pool = *rt.pools.at(route->name);
     std::vector<size_t> tried;
-    for (uint32_t n = 0; n < route->retry.attempts; ++n) {
+    for (uint32_t n = 0; n < route->retry.attempts && !budget_spent; ++n) {
       const auto now = SteadyClock::now();
-      auto pick = pool.pick(tried, now);
+      TargetPool::Empty why = TargetPool::Empty::kExhausted;
+      auto pick = pool.pick(tried, now, &why);
       if (!pick) {
+        overflow = overflow || why == TargetPool::Empty::kOverflow;
         soonest = std::min(soonest, pool.soonestRecovery(now));
         break;
       }
       tried.push_back(pick->index);
-      if (!record.attempts.empty()) {
+      const bool is_retry = !record.attempts.empty();
+      if (is_retry && !first_pool.tryBeginRetry()) {
+        budget_spent = true; // an outage must not turn into a retry storm
+        break;
+      }
+      if (is_retry) {
         backoff(*route, static_cast<uint32_t>(record.attempts.size()));
       }
-      const RouteTarget& target = pool.target(pick->index);
-      AttemptResult result = attempt(op, rt, target, request, response, record, route->retry.retry_unsafe);
+      AttemptResult result;
+      {
+        TargetHealth::InFlight in_flight(pool.health(pick->index));
+        result = attempt(op, rt, pool.target(pick->index), request, response, record, route->retry.retry_unsafe);
+      }
+      if (is_retry) {
+        first_pool.endRetry();
+      }
       pool.report(pick->index, result.outcome, result.retry_after, SteadyClock::now());
       if (result.kind != AttemptResult::Kind::kRetryable) {
         if (result.kind == AttemptResult::Kind::kFinal) {
@@ -280,15 +297,17 @@ void AiProxy::routeCall(sy_operation op, const Runtime& rt, const ModelRoute& fi
     }
   }
   if (!last_error) {
-    // Nothing was tried: every target is ejected or cooling down. Say so at once.
-    record.flag("UH");
+    // Nothing was tried: every target is ejected, cooling down or full. Say so at once.
+    record.flag(overflow ? "UO" : "UH");
     const auto now = SteadyClock::now();
     const auto wait = soonest == SteadyClock::time_point::max() || soonest <= now
                           ? std::chrono::seconds(1)
                           : std::chrono::ceil<std::chrono::seconds>(soonest - now);
     response.setHeader("Retry-After", std::to_string(std::max<int64_t>(1, wait.count())));
-    ApiError e{503, "no_healthy_upstream", "no_healthy_upstream",
-               "No healthy upstream for model `" + record.model + "`: every target is unavailable"};
+    ApiError e = overflow ? ApiError{503, "upstream_overflow", "upstream_overflow",
+                                     "Every target of model `" + record.model + "` is at its concurrency limit"}
+                          : ApiError{503, "no_healthy_upstream", "no_healthy_upstream",
+                                     "No healthy upstream for model `" + record.model + "`: every target is unavailable"};
     record.status = e.status;
     record.error = e;
     sendJson(response, e.status, e.toJson());

@@ -1,6 +1,7 @@
 #include "switchyard/upstream/target_pool.h"
 
 #include <algorithm>
+#include <random>
 
 namespace switchyard {
 
@@ -28,6 +29,7 @@ TargetHealth::View TargetHealth::view(SteadyClock::time_point now) const {
   v.successes = successes_;
   v.failures = failures_;
   v.rate_limited = rate_limited_;
+  v.in_flight = inFlight();
   return v;
 }
 
@@ -87,51 +89,81 @@ std::vector<std::pair<std::string, TargetHealth::View>> HealthRegistry::views(St
 }
 
 TargetPool::TargetPool(const ModelRoute& route, HealthRegistry& registry)
-    : targets_(route.targets), outlier_(route.outlier), panic_threshold_percent_(route.panic_threshold_percent),
-      current_weight_(route.targets.size(), 0) {
+    : targets_(route.targets), outlier_(route.outlier), retry_(route.retry), strategy_(route.strategy),
+      max_requests_per_target_(route.max_requests_per_target),
+      panic_threshold_percent_(route.panic_threshold_percent), current_weight_(route.targets.size(), 0) {
   for (const auto& t : targets_) {
     health_.push_back(registry.get(key(t)));
   }
 }
 
-std::optional<TargetPool::Pick> TargetPool::pick(const std::vector<size_t>& tried, SteadyClock::time_point now) {
-  std::vector<bool> candidate(targets_.size(), false);
+std::optional<TargetPool::Pick> TargetPool::pick(const std::vector<size_t>& tried, SteadyClock::time_point now,
+                                                 Empty* why) {
+  std::vector<bool> healthy(targets_.size(), false);
   size_t available = 0;
   for (size_t i = 0; i < targets_.size(); ++i) {
-    if (health_[i]->available(now)) {
-      ++available;
-      candidate[i] = true;
-    }
+    healthy[i] = health_[i]->available(now);
+    available += healthy[i] ? 1 : 0;
   }
   const bool panic = panic_threshold_percent_ > 0 && available * 100 < targets_.size() * panic_threshold_percent_;
+  std::vector<size_t> candidates;
+  bool untried_healthy = false;
   for (size_t i = 0; i < targets_.size(); ++i) {
-    if (panic) {
-      candidate[i] = true;
+    if (std::find(tried.begin(), tried.end(), i) != tried.end() || !(healthy[i] || panic)) {
+      continue;
     }
-    if (std::find(tried.begin(), tried.end(), i) != tried.end()) {
-      candidate[i] = false;
+    untried_healthy = true;
+    // The circuit breaker: a full target is skipped, never queued behind.
+    if (health_[i]->inFlight() >= static_cast<int>(max_requests_per_target_)) {
+      continue;
     }
+    candidates.push_back(i);
+  }
+  if (candidates.empty()) {
+    if (why != nullptr) {
+      *why = untried_healthy ? Empty::kOverflow : tried.empty() ? Empty::kUnhealthy : Empty::kExhausted;
+    }
+    return std::nullopt;
+  }
+  if (strategy_ == BalanceStrategy::kLeastRequest && candidates.size() > 1) {
+    // Power of two choices: two random candidates, the one with fewer requests per weight
+    // wins. Cheap, and it avoids the herd a global minimum would attract.
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    std::uniform_int_distribution<size_t> dist(0, candidates.size() - 1);
+    const size_t a = candidates[dist(rng)];
+    size_t b = candidates[dist(rng)];
+    if (a == b) {
+      b = candidates[(std::find(candidates.begin(), candidates.end(), a) - candidates.begin() + 1) % candidates.size()];
+    }
+    const auto load = [&](size_t i) { return static_cast<double>(health_[i]->inFlight() + 1) / targets_[i].weight; };
+    return Pick{load(a) <= load(b) ? a : b, panic};
   }
   // Smooth weighted round robin (as nginx): every candidate gains its weight, the richest is
   // chosen and pays the total back, which spreads picks evenly in proportion to weight.
   std::lock_guard lock(mutex_);
   int64_t total = 0;
-  std::optional<size_t> best;
-  for (size_t i = 0; i < targets_.size(); ++i) {
-    if (!candidate[i]) {
-      continue;
-    }
+  size_t best = candidates.front();
+  for (size_t i : candidates) {
     current_weight_[i] += targets_[i].weight;
     total += targets_[i].weight;
-    if (!best || current_weight_[i] > current_weight_[*best]) {
+    if (current_weight_[i] > current_weight_[best]) {
       best = i;
     }
   }
-  if (!best) {
-    return std::nullopt;
+  current_weight_[best] -= total;
+  return Pick{best, panic};
+}
+
+bool TargetPool::tryBeginRetry() {
+  const int allowed = std::max<int>(static_cast<int>(retry_.min_retry_concurrency),
+                                    active_requests_.load() * static_cast<int>(retry_.budget_percent) / 100);
+  int current = active_retries_.load();
+  while (current < allowed) {
+    if (active_retries_.compare_exchange_weak(current, current + 1)) {
+      return true;
+    }
   }
-  current_weight_[*best] -= total;
-  return Pick{*best, panic};
+  return false;
 }
 
 SteadyClock::time_point TargetPool::soonestRecovery(SteadyClock::time_point now) const {

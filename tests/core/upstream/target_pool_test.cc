@@ -121,3 +121,58 @@ TEST(TargetPool, HealthOutlivesThePoolThroughTheRegistry) {
 
 } // namespace
 } // namespace switchyard
+
+namespace switchyard {
+namespace {
+
+TEST(TargetPool, LeastRequestPrefersTheLessLoadedTarget) {
+  HealthRegistry registry;
+  ModelRoute r = route({{"a", "m", 1}, {"b", "m", 1}});
+  r.strategy = BalanceStrategy::kLeastRequest;
+  TargetPool pool(r, registry);
+  TargetHealth::InFlight busy1(pool.health(0));
+  TargetHealth::InFlight busy2(pool.health(0));
+  const auto now = SteadyClock::now();
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(pool.pick({}, now)->index, 1u);
+  }
+}
+
+TEST(TargetPool, AFullTargetIsSkippedAndOverflowIsToldApart) {
+  HealthRegistry registry;
+  ModelRoute r = route({{"a", "m", 1}, {"b", "m", 1}});
+  r.max_requests_per_target = 1;
+  TargetPool pool(r, registry);
+  const auto now = SteadyClock::now();
+  TargetHealth::InFlight a(pool.health(0));
+  EXPECT_EQ(pool.pick({}, now)->index, 1u);
+  TargetHealth::InFlight b(pool.health(1));
+  TargetPool::Empty why = TargetPool::Empty::kExhausted;
+  EXPECT_FALSE(pool.pick({}, now, &why));
+  EXPECT_EQ(why, TargetPool::Empty::kOverflow);
+}
+
+TEST(TargetPool, RetryBudgetIsAShareOfActiveRequests) {
+  HealthRegistry registry;
+  ModelRoute r = route({{"a", "m", 1}});
+  r.retry.budget_percent = 50;
+  r.retry.min_retry_concurrency = 1;
+  TargetPool pool(r, registry);
+  std::vector<std::unique_ptr<TargetPool::ActiveRequest>> active;
+  for (int i = 0; i < 4; ++i) {
+    active.push_back(std::make_unique<TargetPool::ActiveRequest>(pool));
+  }
+  EXPECT_TRUE(pool.tryBeginRetry());
+  EXPECT_TRUE(pool.tryBeginRetry());
+  EXPECT_FALSE(pool.tryBeginRetry()); // 50% of 4 active requests
+  pool.endRetry();
+  EXPECT_TRUE(pool.tryBeginRetry());
+  active.clear();
+  pool.endRetry();
+  pool.endRetry();
+  EXPECT_TRUE(pool.tryBeginRetry()); // the floor: min_retry_concurrency
+  EXPECT_FALSE(pool.tryBeginRetry());
+}
+
+} // namespace
+} // namespace switchyard

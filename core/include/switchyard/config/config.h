@@ -91,6 +91,15 @@ struct RetryPolicy {
   /// upstream did not process the request are retried (connect failure, 429, 502, 503).
   /// This adds timeouts, resets, 500 and 504.
   bool retry_unsafe = false;
+  /// Retries in flight may be at most this share of the route's active requests (but always
+  /// min_retry_concurrency), so an outage never turns into a retry storm.
+  uint32_t budget_percent = 20;
+  uint32_t min_retry_concurrency = 3;
+};
+
+enum class BalanceStrategy {
+  kWeightedRoundRobin,
+  kLeastRequest, ///< power of two choices on requests in flight, weighted
 };
 
 struct ModelRoute {
@@ -99,6 +108,9 @@ struct ModelRoute {
   OutlierPolicy outlier;
   RetryPolicy retry;
   std::vector<std::string> fallbacks; ///< other routes, tried in order when this one fails
+  BalanceStrategy strategy = BalanceStrategy::kWeightedRoundRobin;
+  /// Circuit breaker: requests in flight per target; a full target is skipped, never queued.
+  uint32_t max_requests_per_target = 1024;
   /// Below this share of available targets the pool uses all of them (Envoy's panic mode);
   /// 0 (the default) fails fast with 503 no_healthy_upstream instead.
   uint32_t panic_threshold_percent = 0;

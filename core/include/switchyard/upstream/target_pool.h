@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -44,9 +45,19 @@ public:
     uint64_t successes = 0;
     uint64_t failures = 0;
     uint64_t rate_limited = 0;
+    int in_flight = 0;
   };
 
   View view(SteadyClock::time_point now) const;
+  int inFlight() const { return in_flight_.load(std::memory_order_relaxed); }
+  /// Counts a request in flight on this target until the returned guard ends.
+  struct InFlight {
+    explicit InFlight(TargetHealth& h) : health(&h) { h.in_flight_.fetch_add(1, std::memory_order_relaxed); }
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+    ~InFlight() { health->in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+    TargetHealth* health;
+  };
   bool available(SteadyClock::time_point now) const;
   /// @return true when this report ejected the target.
   bool report(AttemptOutcome outcome, std::optional<std::chrono::milliseconds> retry_after,
@@ -61,6 +72,7 @@ private:
   uint64_t successes_ = 0;
   uint64_t failures_ = 0;
   uint64_t rate_limited_ = 0;
+  std::atomic<int> in_flight_{0};
 };
 using TargetHealthSharedPtr = std::shared_ptr<TargetHealth>;
 
@@ -84,8 +96,23 @@ public:
     size_t index = 0;
     bool panic = false; ///< chosen while below the panic threshold, health ignored
   };
-  /// The target of the next attempt, skipping those already `tried`, ejected or cooling down.
-  std::optional<Pick> pick(const std::vector<size_t>& tried, SteadyClock::time_point now);
+  /// Why pick() found nothing.
+  enum class Empty { kExhausted, kUnhealthy, kOverflow };
+  /// The target of the next attempt, skipping those already `tried`, ejected, cooling down or
+  /// at their circuit breaker's limit.
+  std::optional<Pick> pick(const std::vector<size_t>& tried, SteadyClock::time_point now, Empty* why = nullptr);
+
+  /// Counts an active request on the route while it lives (the retry budget's base).
+  struct ActiveRequest {
+    explicit ActiveRequest(TargetPool& p) : pool(&p) { p.active_requests_.fetch_add(1); }
+    ActiveRequest(const ActiveRequest&) = delete;
+    ActiveRequest& operator=(const ActiveRequest&) = delete;
+    ~ActiveRequest() { pool->active_requests_.fetch_sub(1); }
+    TargetPool* pool;
+  };
+  /// Takes a retry from the budget; false when retries in flight are at the budget.
+  bool tryBeginRetry();
+  void endRetry() { active_retries_.fetch_sub(1); }
   /// When the first unavailable target is expected back (for Retry-After).
   SteadyClock::time_point soonestRecovery(SteadyClock::time_point now) const;
   void report(size_t index, AttemptOutcome outcome, std::optional<std::chrono::milliseconds> retry_after,
@@ -94,13 +121,19 @@ public:
   size_t size() const { return targets_.size(); }
   const RouteTarget& target(size_t index) const { return targets_[index]; }
   const TargetHealth& health(size_t index) const { return *health_[index]; }
+  TargetHealth& health(size_t index) { return *health_[index]; }
   static std::string key(const RouteTarget& target) { return target.provider + "/" + target.upstream_model; }
 
 private:
   std::vector<RouteTarget> targets_;
   std::vector<TargetHealthSharedPtr> health_;
   OutlierPolicy outlier_;
+  RetryPolicy retry_;
+  BalanceStrategy strategy_;
+  uint32_t max_requests_per_target_;
   uint32_t panic_threshold_percent_;
+  std::atomic<int> active_requests_{0};
+  std::atomic<int> active_retries_{0};
   std::mutex mutex_;
   std::vector<int64_t> current_weight_;
 };

@@ -1,10 +1,14 @@
 // Provider "openai": translates the unified (OpenAI-format) API to OpenAI or any
 // OpenAI-compatible upstream. The wire format is already the unified one, so the work is in
 // the edges: the model rename, headers, always-on usage accounting for streams, and mapping
-// every upstream failure to a well-formed client error.
+// every upstream failure to a well-formed client error. A "preset" (presets.json, see
+// README.md) adapts all of that to one compatible upstream's documented quirks.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <switchyard/sdk.hpp>
@@ -12,6 +16,8 @@
 #include <switchyard/text.hpp>
 #include <utility>
 #include <vector>
+
+#include "presets.h"
 
 namespace switchyard {
 namespace openai {
@@ -195,10 +201,109 @@ bool clientAskedForUsage(std::string_view body) {
   return probe.value();
 }
 
+// ---------------------------------------------------------------------------------------------
+// Usage estimation for upstreams that never report usage in streams (stream_usage "none").
+// The rule is the documented rough one: about 4 characters of text per token, rounded up.
+
+constexpr uint64_t kCharsPerToken = 4;
+
+/// Characters (UTF-8 code points, not bytes) of a string value; 0 for anything else.
+uint64_t textChars(const Json& value) {
+  if (!value.is_string()) {
+    return 0;
+  }
+  uint64_t chars = 0;
+  for (const unsigned char c : value.get_ref<const std::string&>()) {
+    chars += (c & 0xC0) != 0x80 ? 1 : 0;
+  }
+  return chars;
+}
+
+uint64_t charsToTokens(uint64_t chars) {
+  return (chars + kCharsPerToken - 1) / kCharsPerToken;
+}
+
+/// Characters of the tool calls' names and argument text (in a message or a delta).
+uint64_t toolCallChars(const Json& holder) {
+  uint64_t chars = 0;
+  const auto calls = holder.find("tool_calls");
+  if (calls == holder.end() || !calls->is_array()) {
+    return 0;
+  }
+  for (const auto& call : *calls) {
+    const auto fn = call.is_object() ? call.find("function") : call.end();
+    if (call.is_object() && fn != call.end() && fn->is_object()) {
+      chars += textChars(fn->value("name", Json())) + textChars(fn->value("arguments", Json()));
+    }
+  }
+  return chars;
+}
+
+/// Estimated prompt tokens: the text of every message (string content or the "text" of
+/// content parts) and the arguments of tool calls in the history.
+uint64_t estimatePromptTokens(std::string_view request_body) {
+  const Json body = Json::parse(request_body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return 0;
+  }
+  const auto messages = body.find("messages");
+  if (messages == body.end() || !messages->is_array()) {
+    return 0;
+  }
+  uint64_t chars = 0;
+  for (const auto& message : *messages) {
+    if (!message.is_object()) {
+      continue;
+    }
+    const Json content = message.value("content", Json());
+    if (content.is_array()) {
+      for (const auto& part : content) {
+        chars += part.is_object() ? textChars(part.value("text", Json())) : 0;
+      }
+    } else {
+      chars += textChars(content);
+    }
+    chars += toolCallChars(message);
+  }
+  return charsToTokens(chars);
+}
+
+/// Characters of generated text in one chunk: content, reasoning, refusal and tool calls.
+uint64_t completionChars(const Json& chunk) {
+  const auto choices = chunk.find("choices");
+  if (choices == chunk.end() || !choices->is_array()) {
+    return 0;
+  }
+  uint64_t chars = 0;
+  for (const auto& choice : *choices) {
+    const auto delta = choice.is_object() ? choice.find("delta") : choice.end();
+    if (!choice.is_object() || delta == choice.end() || !delta->is_object()) {
+      continue;
+    }
+    for (const char* key : {"content", "reasoning_content", "reasoning", "refusal"}) {
+      chars += textChars(delta->value(key, Json()));
+    }
+    chars += toolCallChars(*delta);
+  }
+  return chars;
+}
+
+/// How a stream accounts usage; the default is the no-preset behaviour.
+struct StreamUsagePolicy {
+  /// Hold usage back until the end and emit only the last one seen: upstreams that send
+  /// usage unasked may repeat it (cumulatively) in several chunks.
+  bool defer = false;
+  /// Estimate usage at the end if the upstream sent none.
+  bool estimate = false;
+  uint64_t estimated_prompt_tokens = 0;
+};
+
 class OpenAiStream : public sdk::ProviderStream {
  public:
-  OpenAiStream(bool client_wants_usage, bool json_body)
-      : client_wants_usage_(client_wants_usage), json_body_(json_body) {}
+  OpenAiStream(bool client_wants_usage, bool json_body, StreamUsagePolicy usage_policy = {})
+      : client_wants_usage_(client_wants_usage),
+        json_body_(json_body),
+        usage_policy_(usage_policy) {}
 
   sy_status onData(std::string_view bytes, const Output& out) override {
     if (failed_) {
@@ -239,9 +344,7 @@ class OpenAiStream : public sdk::ProviderStream {
     }
     // Some servers close right after "data: [DONE]\n" without the blank line; accept that.
     if (trim(parser_.finish()) == "[DONE]") {
-      done_ = true;
-      out.emit(SY_EVENT_DONE);
-      return SY_OK;
+      return finish(out);
     }
     return fail(out, 502, "upstream_error", "stream_truncated",
                 "upstream closed the stream before [DONE]");
@@ -254,9 +357,7 @@ class OpenAiStream : public sdk::ProviderStream {
       return SY_OK;
     }
     if (trimmed == "[DONE]") {
-      done_ = true;
-      out.emit(SY_EVENT_DONE);
-      return SY_OK;
+      return finish(out);
     }
     const Json chunk = Json::parse(trimmed, nullptr, false);
     if (chunk.is_discarded() || !chunk.is_object()) {
@@ -283,9 +384,32 @@ class OpenAiStream : public sdk::ProviderStream {
         out.emit(SY_EVENT_CHUNK, dumpJson(chunk));
       }
     }
-    if (has_usage) {
+    if (has_usage && usage_policy_.defer) {
+      last_usage_ = dumpJson(*usage);
+    } else if (has_usage) {
       out.emit(SY_EVENT_USAGE, dumpJson(*usage));
     }
+    if (usage_policy_.estimate) {
+      completion_chars_ += completionChars(chunk);
+    }
+    return SY_OK;
+  }
+
+  /// The end of a well-formed stream: the held-back or estimated usage, then DONE.
+  sy_status finish(const Output& out) {
+    done_ = true;
+    if (last_usage_) {
+      out.emit(SY_EVENT_USAGE, *last_usage_);
+    } else if (usage_policy_.estimate) {
+      const uint64_t prompt = usage_policy_.estimated_prompt_tokens;
+      const uint64_t completion = charsToTokens(completion_chars_);
+      const Json usage = {{"prompt_tokens", prompt},
+                          {"completion_tokens", completion},
+                          {"total_tokens", prompt + completion},
+                          {"estimated", true}};
+      out.emit(SY_EVENT_USAGE, dumpJson(usage));
+    }
+    out.emit(SY_EVENT_DONE);
     return SY_OK;
   }
 
@@ -309,6 +433,9 @@ class OpenAiStream : public sdk::ProviderStream {
 
   const bool client_wants_usage_;
   const bool json_body_;
+  const StreamUsagePolicy usage_policy_;
+  std::optional<std::string> last_usage_;  // held back under usage_policy_.defer
+  uint64_t completion_chars_ = 0;          // counted under usage_policy_.estimate
   sdk::SseParser parser_;
   std::string body_;
   bool done_ = false;
@@ -337,9 +464,11 @@ class OpenAiProvider : public sdk::Provider {
         (key == "organization" ? organization_ : project_) = text;
       } else if (key == "extra_headers") {
         parseExtraHeaders(value);
+      } else if (key == "preset") {
+        loadPreset(value);
       } else {
         throw configError("unknown key \"" + key +
-                          "\" (allowed: organization, project, extra_headers)");
+                          "\" (allowed: preset, organization, project, extra_headers)");
       }
     }
   }
@@ -378,18 +507,23 @@ class OpenAiProvider : public sdk::Provider {
     if (!request.upstream_model.empty()) {
       body["model"] = std::string(request.upstream_model);
     }
+    if (preset_ && !applyParameterPolicy(body, request.operation, out)) {
+      return SY_ERR_INVALID_ARG;
+    }
     if (request.operation == SY_OP_CHAT_COMPLETIONS) {
       if (request.stream) {
         body["stream"] = true;
-        // Always ask for usage so streamed calls are counted; the stream hides the extra
-        // chunk again from clients that did not ask.
-        auto options = body.find("stream_options");
-        if (options == body.end() || options->is_null()) {
-          body["stream_options"] = Json{{"include_usage", true}};
-        } else if (options->is_object()) {
-          (*options)["include_usage"] = true;
+        if (injectsIncludeUsage()) {
+          // Always ask for usage so streamed calls are counted; the stream hides the extra
+          // chunk again from clients that did not ask.
+          auto options = body.find("stream_options");
+          if (options == body.end() || options->is_null()) {
+            body["stream_options"] = Json{{"include_usage", true}};
+          } else if (options->is_object()) {
+            (*options)["include_usage"] = true;
+          }
+          // Any other type is the client's mistake; the upstream will say so.
         }
-        // Any other type is the client's mistake; the upstream will say so.
       } else if (body.contains("stream")) {
         // The core answers this call as a whole response, whatever the body says.
         body["stream"] = false;
@@ -410,7 +544,7 @@ class OpenAiProvider : public sdk::Provider {
     std::vector<std::pair<std::string_view, std::string>> headers;
     headers.emplace_back("Content-Type", "application/json");
     if (!api_key.empty()) {
-      headers.emplace_back("Authorization", "Bearer " + std::string(api_key));
+      addAuthHeader(api_key, headers);
     }
     if (!organization_.empty()) {
       headers.emplace_back("OpenAI-Organization", organization_);
@@ -422,14 +556,15 @@ class OpenAiProvider : public sdk::Provider {
       headers.emplace_back("Accept", "text/event-stream");
     }
     // A configured header replaces a built-in one of the same name (e.g. a gateway that
-    // wants its own Accept), rather than sending both.
-    for (const auto& extra : extra_headers_) {
+    // wants its own Accept), rather than sending both; the instance's replace the preset's.
+    const auto extras = extraHeaders();
+    for (const auto& extra : extras) {
       std::erase_if(headers, [&](const auto& h) { return equalsIgnoreCase(h.first, extra.first); });
     }
     for (const auto& [name, value] : headers) {
       out.addHeader(name, value);
     }
-    for (const auto& [name, value] : extra_headers_) {
+    for (const auto& [name, value] : extras) {
       out.addHeader(name, value);
     }
     out.appendBody(dumpJson(body));
@@ -467,10 +602,117 @@ class OpenAiProvider : public sdk::Provider {
     const std::string_view content_type = trim(response.headers.get("content-type"));
     const bool json_body = content_type.size() >= 16 &&
                            equalsIgnoreCase(content_type.substr(0, 16), "application/json");
-    return std::make_unique<OpenAiStream>(clientAskedForUsage(request.body), json_body);
+    return std::make_unique<OpenAiStream>(clientAskedForUsage(request.body), json_body,
+                                          streamUsagePolicy(request));
   }
 
  private:
+  void loadPreset(const Json& value) {
+    if (!value.is_string()) {
+      throw configError("\"preset\" must be a string naming a preset");
+    }
+    const auto name = value.get<std::string>();
+    try {
+      preset_ = findPreset(name);
+    } catch (const std::invalid_argument& e) {
+      throw configError(e.what());
+    }
+    if (!preset_) {
+      std::string known;
+      for (const auto& n : presetNames()) {
+        known += (known.empty() ? "" : ", ") + n;
+      }
+      throw configError("unknown preset \"" + name + "\" (known presets: " + known + ")");
+    }
+  }
+
+  bool injectsIncludeUsage() const {
+    return !preset_ || preset_->stream_usage == StreamUsage::kStreamOptions;
+  }
+
+  StreamUsagePolicy streamUsagePolicy(const sdk::ProviderRequest& request) const {
+    StreamUsagePolicy policy;
+    if (!preset_ || preset_->stream_usage == StreamUsage::kStreamOptions) {
+      return policy;  // exactly the no-preset behaviour
+    }
+    policy.defer = true;
+    if (preset_->stream_usage == StreamUsage::kNone) {
+      // Should the upstream report usage after all, the real figures win over the estimate.
+      policy.estimate = true;
+      policy.estimated_prompt_tokens = estimatePromptTokens(request.body);
+    }
+    return policy;
+  }
+
+  /// The preset's parameter policy on the client's body: refuse what the upstream does not
+  /// support, drop what its documentation says it ignores (or would reject while we provide
+  /// the feature otherwise), and rename the max-tokens field. False (error set) on refusal.
+  bool applyParameterPolicy(Json& body, sy_operation operation, const Output& out) const {
+    for (const auto& param : preset_->unsupported) {
+      const auto it = body.find(param);
+      if (it == body.end()) {
+        continue;
+      }
+      if (it->is_null()) {
+        body.erase(it);  // an explicit null asks for the default, which is what we send
+        continue;
+      }
+      out.setError(400, "invalid_request_error", "unsupported_parameter",
+                   "parameter \"" + param + "\" is not supported by the " + preset_->display_name +
+                       " upstream (preset \"" + preset_->name + "\")");
+      return false;
+    }
+    for (const auto& param : preset_->drop) {
+      body.erase(param);
+    }
+    if (operation == SY_OP_CHAT_COMPLETIONS && !preset_->max_tokens_field.empty()) {
+      const std::string& target = preset_->max_tokens_field;
+      const std::string other = target == "max_tokens" ? "max_completion_tokens" : "max_tokens";
+      const auto source = body.find(other);
+      if (source != body.end()) {
+        // A client sending both means the same limit; the upstream's own name wins.
+        if (!body.contains(target)) {
+          body[target] = *source;
+        }
+        body.erase(other);
+      }
+    }
+    return true;
+  }
+
+  /// The preset's extra headers not overridden by the instance's, then the instance's.
+  std::vector<std::pair<std::string, std::string>> extraHeaders() const {
+    if (!preset_ || preset_->extra_headers.empty()) {
+      return extra_headers_;
+    }
+    std::vector<std::pair<std::string, std::string>> merged;
+    for (const auto& preset_header : preset_->extra_headers) {
+      const bool overridden = std::any_of(
+          extra_headers_.begin(), extra_headers_.end(),
+          [&](const auto& h) { return equalsIgnoreCase(h.first, preset_header.first); });
+      if (!overridden) {
+        merged.push_back(preset_header);
+      }
+    }
+    merged.insert(merged.end(), extra_headers_.begin(), extra_headers_.end());
+    return merged;
+  }
+
+  void addAuthHeader(std::string_view api_key,
+                     std::vector<std::pair<std::string_view, std::string>>& headers) const {
+    const AuthStyle style = preset_ ? preset_->auth : AuthStyle::kBearer;
+    switch (style) {
+      case AuthStyle::kBearer:
+        headers.emplace_back("Authorization", "Bearer " + std::string(api_key));
+        break;
+      case AuthStyle::kHeader:
+        headers.emplace_back(preset_->auth_header, std::string(api_key));
+        break;
+      case AuthStyle::kNone:
+        break;  // e.g. a local server: the key must not leave the gateway
+    }
+  }
+
   void parseExtraHeaders(const Json& value) {
     if (!value.is_object()) {
       throw configError("\"extra_headers\" must be an object of header names to strings");
@@ -494,6 +736,7 @@ class OpenAiProvider : public sdk::Provider {
   std::string organization_;
   std::string project_;
   std::vector<std::pair<std::string, std::string>> extra_headers_;
+  std::optional<Preset> preset_;  // absent: plain OpenAI behaviour
 };
 
 }  // namespace

@@ -2,6 +2,8 @@
 // of them dead or failing, behind one gateway.
 #include <Poco/Net/ServerSocket.h>
 
+#include <strings.h>
+
 #include <atomic>
 #include <thread>
 
@@ -221,6 +223,33 @@ TEST_F(ResilienceTest, ATotalOutageStaysWithinTheRetryBudget) {
   // allowed in flight at a time, most calls give up after their first attempt.
   EXPECT_GE(attempts, static_cast<size_t>(kClients));
   EXPECT_LT(attempts, static_cast<size_t>(kClients) * 2);
+}
+
+TEST_F(ResilienceTest, AStallAfterTheFirstByteEndsWithAnInBandErrorAndNoDone) {
+  json config = baseConfig();
+  json stalling = provider(upstream_.baseUrl());
+  stalling["timeouts"]["idle_ms"] = 300;
+  config["providers"]["stalling"] = stalling;
+  config["models"]["stall"] = {{"provider", "stalling"}, {"fallbacks", {"embed-test"}}};
+  startGateway(config);
+  upstream_.holdStreams(true); // the mock stops after its first content chunk
+  std::string received;
+  HttpResult r = httpStream(gateway_->port(), "/v1/chat/completions", userChat("stall", true).dump(), authHeaders(),
+                            [&](std::string_view b) { received.append(b); });
+  upstream_.releaseStreams();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(received.find("tok0"), std::string::npos);
+  // Bytes were committed, so no fallback: a terminal error event, and never a [DONE].
+  EXPECT_NE(received.find(R"(data: {"error":)"), std::string::npos) << received;
+  EXPECT_NE(received.find("upstream_timeout"), std::string::npos);
+  EXPECT_EQ(received.find("[DONE]"), std::string::npos);
+  EXPECT_TRUE(strcasecmp(r.headers["connection"].c_str(), "close") == 0) << r.headers["connection"];
+  auto recs = records();
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_TRUE(recs[0]["partial"].get<bool>());
+  const auto& flags = recs[0]["response_flags"];
+  EXPECT_NE(std::find(flags.begin(), flags.end(), "UT"), flags.end());
+  EXPECT_NE(std::find(flags.begin(), flags.end(), "PS"), flags.end());
 }
 
 TEST_F(ResilienceTest, ClientErrorsAreNotRetried) {

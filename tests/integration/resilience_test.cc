@@ -252,6 +252,36 @@ TEST_F(ResilienceTest, AStallAfterTheFirstByteEndsWithAnInBandErrorAndNoDone) {
   EXPECT_NE(std::find(flags.begin(), flags.end(), "PS"), flags.end());
 }
 
+TEST_F(ResilienceTest, ActiveHealthChecksTakeAProviderOutAndBringItBack) {
+  json config = baseConfig();
+  json probed = provider(upstream_.baseUrl());
+  probed["health_check"] = {{"path", "/models"}, {"interval_ms", 100}, {"jitter_ms", 0}, {"timeout_ms", 500},
+                            {"unhealthy_threshold", 2}, {"healthy_threshold", 1}};
+  config["providers"]["probed"] = probed;
+  config["providers"]["b"] = provider(second_.baseUrl());
+  config["models"]["watched"] = {{"targets", {{{"provider", "probed"}}, {{"provider", "b"}}}}};
+  startGateway(config);
+  auto providerState = [&] { return admin("/admin/health")["providers"]["probed"]; };
+  upstream_.failNext(503, R"({"error":{"message":"down","type":"server_error","code":null}})", 1000000);
+  ASSERT_TRUE(pollUntil([&] { return providerState() == "unhealthy"; }, 200));
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_EQ(chat(userChat("watched")).status, 200);
+  }
+  EXPECT_EQ(second_.requestCount(), 6u); // no call went to the provider out of service
+
+  upstream_.failNext(503, "", 0); // it recovers
+  ASSERT_TRUE(pollUntil([&] { return providerState() == "healthy"; }, 200));
+  upstream_.clearRequests();
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_EQ(chat(userChat("watched")).status, 200);
+  }
+  size_t chats = 0;
+  for (const auto& r : upstream_.requests()) {
+    chats += r.path == "/v1/chat/completions" ? 1 : 0;
+  }
+  EXPECT_GE(chats, 1u); // back in rotation
+}
+
 TEST_F(ResilienceTest, ClientErrorsAreNotRetried) {
   json config = baseConfig();
   config["providers"]["b"] = provider(second_.baseUrl());

@@ -234,7 +234,7 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
       fail(where, "inline api_key is not accepted; name an environment variable in api_key_env");
     }
     rejectUnknownKeys(p, where, {"type", "base_url", "api_key_env", "timeouts", "max_idle_connections",
-                                 "config"});
+                                 "health_check", "config"});
     ProviderConfig pc;
     pc.name = name;
     pc.type = stringAt(p, "type", where, "", true);
@@ -254,6 +254,34 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
     pc.timeouts.idle = std::chrono::milliseconds(intAt(t, "idle_ms", tw, 60000, 1, 86400000));
     pc.timeouts.total = std::chrono::milliseconds(intAt(t, "total_ms", tw, 600000, 1, 86400000));
     pc.max_idle_connections = static_cast<int>(intAt(p, "max_idle_connections", where, 64, 0, 100000));
+    if (p.contains("health_check")) {
+      const json& h = objectAt(p, "health_check", where);
+      const std::string hw = where + ".health_check";
+      rejectUnknownKeys(h, hw, {"enabled", "method", "path", "interval_ms", "jitter_ms", "timeout_ms",
+                                "healthy_threshold", "unhealthy_threshold", "auth"});
+      HealthCheckConfig& hc = pc.health_check;
+      hc.enabled = true;
+      if (h.contains("enabled")) {
+        if (!h["enabled"].is_boolean()) {
+          fail(hw + ".enabled", "must be a boolean");
+        }
+        hc.enabled = h["enabled"].get<bool>();
+      }
+      hc.method = stringAt(h, "method", hw, "GET");
+      hc.path = stringAt(h, "path", hw, "/models");
+      if (hc.path.empty() || hc.path.front() != '/') {
+        fail(hw + ".path", "must start with /");
+      }
+      hc.interval = std::chrono::milliseconds(intAt(h, "interval_ms", hw, 10000, 50, 3600000));
+      hc.jitter = std::chrono::milliseconds(intAt(h, "jitter_ms", hw, 1000, 0, 3600000));
+      hc.timeout = std::chrono::milliseconds(intAt(h, "timeout_ms", hw, 2000, 1, 600000));
+      hc.healthy_threshold = static_cast<uint32_t>(intAt(h, "healthy_threshold", hw, 2, 1, 100));
+      hc.unhealthy_threshold = static_cast<uint32_t>(intAt(h, "unhealthy_threshold", hw, 3, 1, 100));
+      hc.auth = stringAt(h, "auth", hw, "none");
+      if (hc.auth != "none" && hc.auth != "bearer" && hc.auth.rfind("header:", 0) != 0) {
+        fail(hw + ".auth", "must be none, bearer or header:<name>");
+      }
+    }
     if (p.contains("config")) {
       if (!p["config"].is_object()) {
         fail(where + ".config", "must be an object");

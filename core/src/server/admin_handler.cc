@@ -101,7 +101,11 @@ void AdminHandler::handle(const HttpRequest& request, HttpResponseWriter& respon
                       {"failures", v.failures},
                       {"rate_limited", v.rate_limited}};
     }
-    reply(200, {{"targets", targets}});
+    json probes = json::object();
+    for (const auto& [provider, healthy] : state_.health->probes()) {
+      probes[provider] = healthy ? "healthy" : "unhealthy";
+    }
+    reply(200, {{"targets", targets}, {"providers", probes}});
     return;
   }
   const std::string prefix = "/admin/analytics/";

@@ -13,6 +13,7 @@
 #include "switchyard/http/http_server.h"
 #include "switchyard/log/record_dispatcher.h"
 #include "switchyard/plugin/plugin_manager.h"
+#include "switchyard/upstream/health_checker.h"
 #include "switchyard/upstream/upstream_client.h"
 
 namespace switchyard {
@@ -28,6 +29,14 @@ std::string readFile(const fs::path& p) {
 }
 
 void applyLogLevel(const std::string& level) { spdlog::set_level(spdlog::level::from_str(level)); }
+
+std::vector<ProbeTarget> probeTargetsOf(const Runtime& rt) {
+  std::vector<ProbeTarget> out;
+  for (const auto& [name, t] : rt.providers) {
+    out.push_back(ProbeTarget{name, t->config.base_url, t->api_key, 4, t->config.health_check});
+  }
+  return out;
+}
 
 std::vector<RecordConsumer> consumersOf(const Runtime& rt) {
   std::vector<RecordConsumer> out;
@@ -49,6 +58,7 @@ struct Gateway::Impl {
   RecordDispatcher records;
   UpstreamClientSharedPtr upstream = makePocoUpstreamClient();
   HealthRegistry health; // outlives runtimes: a reload keeps what is known about targets
+  std::unique_ptr<HealthChecker> checker;
   std::atomic<bool> draining{false};
 
   mutable std::mutex runtime_mutex;
@@ -92,6 +102,7 @@ struct Gateway::Impl {
       last_reload_error.clear();
     }
     records.setConsumers(consumersOf(*next));
+    checker->setTargets(probeTargetsOf(*next));
     return true;
   }
 
@@ -168,6 +179,8 @@ void Gateway::start() {
     throw std::runtime_error(error);
   }
   m.records.setConsumers(consumersOf(*m.runtime));
+  m.checker = std::make_unique<HealthChecker>(*m.upstream, m.health);
+  m.checker->setTargets(probeTargetsOf(*m.runtime));
 
   m.proxy = std::make_unique<AiProxy>([&m] { return m.currentRuntime(); }, *m.upstream, m.records, m.draining);
   AdminState state;
@@ -239,6 +252,9 @@ void Gateway::shutdown() {
     m.watcher.join();
   }
   m.admin_server.reset();
+  if (m.checker) {
+    m.checker->stop();
+  }
   if (!m.records.flush(std::chrono::seconds(10))) {
     spdlog::warn("some call records could not be delivered before shutdown");
   }

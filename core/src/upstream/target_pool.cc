@@ -33,6 +33,12 @@ TargetHealth::View TargetHealth::view(SteadyClock::time_point now) const {
   return v;
 }
 
+void TargetHealth::clearEjection() {
+  std::lock_guard lock(mutex_);
+  ejected_until_ = SteadyClock::time_point{};
+  consecutive_failures_ = 0;
+}
+
 bool TargetHealth::available(SteadyClock::time_point now) const {
   std::lock_guard lock(mutex_);
   return ejected_until_ <= now && cooling_until_ <= now;
@@ -79,6 +85,34 @@ TargetHealthSharedPtr HealthRegistry::get(const std::string& key) {
   return slot;
 }
 
+ProbeHealthSharedPtr HealthRegistry::probe(const std::string& provider) {
+  std::lock_guard lock(mutex_);
+  auto& slot = probes_[provider];
+  if (!slot) {
+    slot = std::make_shared<ProbeHealth>();
+  }
+  return slot;
+}
+
+void HealthRegistry::clearEjections(const std::string& provider) {
+  std::lock_guard lock(mutex_);
+  const std::string prefix = provider + "/";
+  for (auto& [key, health] : targets_) {
+    if (key.rfind(prefix, 0) == 0) {
+      health->clearEjection();
+    }
+  }
+}
+
+std::vector<std::pair<std::string, bool>> HealthRegistry::probes() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::pair<std::string, bool>> out;
+  for (const auto& [provider, probe] : probes_) {
+    out.emplace_back(provider, probe->healthy());
+  }
+  return out;
+}
+
 std::vector<std::pair<std::string, TargetHealth::View>> HealthRegistry::views(SteadyClock::time_point now) const {
   std::lock_guard lock(mutex_);
   std::vector<std::pair<std::string, TargetHealth::View>> out;
@@ -94,6 +128,7 @@ TargetPool::TargetPool(const ModelRoute& route, HealthRegistry& registry)
       panic_threshold_percent_(route.panic_threshold_percent), current_weight_(route.targets.size(), 0) {
   for (const auto& t : targets_) {
     health_.push_back(registry.get(key(t)));
+    probes_.push_back(registry.probe(t.provider));
   }
 }
 
@@ -102,7 +137,7 @@ std::optional<TargetPool::Pick> TargetPool::pick(const std::vector<size_t>& trie
   std::vector<bool> healthy(targets_.size(), false);
   size_t available = 0;
   for (size_t i = 0; i < targets_.size(); ++i) {
-    healthy[i] = health_[i]->available(now);
+    healthy[i] = health_[i]->available(now) && probes_[i]->healthy();
     available += healthy[i] ? 1 : 0;
   }
   const bool panic = panic_threshold_percent_ > 0 && available * 100 < targets_.size() * panic_threshold_percent_;

@@ -88,6 +88,23 @@ TEST(Config, RoutesWithPoolsAndFallbacks) {
             std::string::npos);
 }
 
+TEST(Config, HealthChecksAreOffUnlessConfigured) {
+  GatewayConfig c = parse(R"({"providers": {
+    "quiet": {"type": "openai", "base_url": "http://a"},
+    "probed": {"type": "openai", "base_url": "http://b",
+               "health_check": {"path": "/health", "interval_ms": 500, "auth": "header:x-api-key"}}}})");
+  EXPECT_FALSE(c.providers.at("quiet").health_check.enabled);
+  const HealthCheckConfig& h = c.providers.at("probed").health_check;
+  EXPECT_TRUE(h.enabled);
+  EXPECT_EQ(h.path, "/health");
+  EXPECT_EQ(h.interval.count(), 500);
+  EXPECT_EQ(h.auth, "header:x-api-key");
+  EXPECT_NE(errorOf(R"({"providers": {"p": {"type": "openai", "base_url": "http://b",
+                                            "health_check": {"auth": "basic"}}}})")
+                .find("health_check.auth"),
+            std::string::npos);
+}
+
 TEST(Config, AnInlineProviderKeyIsRefused) {
   const std::string e = errorOf(R"({"providers": {"p": {"type": "openai", "base_url": "https://x",
                                                          "api_key": "sk-secret"}}})");

@@ -55,6 +55,20 @@ struct UpstreamTimeouts {
   std::chrono::milliseconds total{600000};
 };
 
+/// Active health checking of a provider instance. Off by default: some providers bill probes.
+struct HealthCheckConfig {
+  bool enabled = false;
+  std::string method = "GET";
+  std::string path = "/models"; ///< relative to the provider's base URL
+  std::chrono::milliseconds interval{10000};
+  std::chrono::milliseconds jitter{1000};
+  std::chrono::milliseconds timeout{2000};
+  uint32_t healthy_threshold = 2;   ///< passing probes in a row to be healthy again
+  uint32_t unhealthy_threshold = 3; ///< failing probes in a row to be taken out
+  /// How the probe carries the provider's key: "none", "bearer" or "header:<name>".
+  std::string auth = "none";
+};
+
 struct ProviderConfig {
   std::string name;
   std::string type;
@@ -62,6 +76,7 @@ struct ProviderConfig {
   std::string api_key_env; ///< the key itself is read from the environment, never stored here
   UpstreamTimeouts timeouts;
   int max_idle_connections = 64;
+  HealthCheckConfig health_check;
   std::string config_json = "{}";
 };
 

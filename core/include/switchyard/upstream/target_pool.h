@@ -49,6 +49,8 @@ public:
   };
 
   View view(SteadyClock::time_point now) const;
+  /// Ends an ejection early (an active health check saw the target's provider recover).
+  void clearEjection();
   int inFlight() const { return in_flight_.load(std::memory_order_relaxed); }
   /// Counts a request in flight on this target until the returned guard ends.
   struct InFlight {
@@ -76,15 +78,32 @@ private:
 };
 using TargetHealthSharedPtr = std::shared_ptr<TargetHealth>;
 
-/// The health of every target the gateway has routed to, by "provider/upstream_model".
+/// What active health checks last concluded about a provider instance (healthy until told).
+class ProbeHealth {
+public:
+  bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
+  void set(bool healthy) { healthy_.store(healthy, std::memory_order_relaxed); }
+
+private:
+  std::atomic<bool> healthy_{true};
+};
+using ProbeHealthSharedPtr = std::shared_ptr<ProbeHealth>;
+
+/// The health of every target the gateway has routed to, by "provider/upstream_model", and
+/// of every provider instance it probes.
 class HealthRegistry {
 public:
   TargetHealthSharedPtr get(const std::string& key);
+  ProbeHealthSharedPtr probe(const std::string& provider);
+  /// Ends the ejections of every target of this provider.
+  void clearEjections(const std::string& provider);
   std::vector<std::pair<std::string, TargetHealth::View>> views(SteadyClock::time_point now) const;
+  std::vector<std::pair<std::string, bool>> probes() const;
 
 private:
   mutable std::mutex mutex_;
   std::map<std::string, TargetHealthSharedPtr> targets_;
+  std::map<std::string, ProbeHealthSharedPtr> probes_;
 };
 
 /// The targets of one route with smooth weighted round robin over the available ones.
@@ -127,6 +146,7 @@ public:
 private:
   std::vector<RouteTarget> targets_;
   std::vector<TargetHealthSharedPtr> health_;
+  std::vector<ProbeHealthSharedPtr> probes_;
   OutlierPolicy outlier_;
   RetryPolicy retry_;
   BalanceStrategy strategy_;

@@ -366,8 +366,10 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
     const std::string strategy = stringAt(m, "strategy", where, "weighted_round_robin");
     if (strategy == "least_request") {
       r.strategy = BalanceStrategy::kLeastRequest;
+    } else if (strategy == "latency") {
+      r.strategy = BalanceStrategy::kLatency;
     } else if (strategy != "weighted_round_robin") {
-      fail(where + ".strategy", "must be weighted_round_robin or least_request");
+      fail(where + ".strategy", "must be weighted_round_robin, least_request or latency");
     }
     if (m.contains("fallbacks")) {
       if (!m["fallbacks"].is_array()) {

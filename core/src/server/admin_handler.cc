@@ -99,7 +99,9 @@ void AdminHandler::handle(const HttpRequest& request, HttpResponseWriter& respon
                       {"ejections", v.ejections},
                       {"successes", v.successes},
                       {"failures", v.failures},
-                      {"rate_limited", v.rate_limited}};
+                      {"rate_limited", v.rate_limited},
+                      {"in_flight", v.in_flight},
+                      {"ewma_ttfb_ms", v.ewma_ttfb_ms}};
     }
     json probes = json::object();
     for (const auto& [provider, healthy] : state_.health->probes()) {

@@ -286,7 +286,8 @@ void AiProxy::routeCall(sy_operation op, const Runtime& rt, const ModelRoute& fi
       if (is_retry) {
         first_pool.endRetry();
       }
-      pool.report(pick->index, result.outcome, result.retry_after, SteadyClock::now());
+      pool.report(pick->index, result.outcome, result.retry_after, SteadyClock::now(),
+                  record.attempts.back().ttfb_ms);
       if (result.kind != AttemptResult::Kind::kRetryable) {
         if (result.kind == AttemptResult::Kind::kFinal) {
           sendError(response, record, *result.error);
@@ -336,7 +337,7 @@ AiProxy::AttemptResult AiProxy::attempt(sy_operation op, const Runtime& rt, cons
   record.provider_type = target.config.type;
   record.upstream_model = route_target.upstream_model;
   const std::string target_key = TargetPool::key(route_target);
-  record.attempts.push_back(AttemptRecord{target_key, "", 0, 0});
+  record.attempts.push_back(AttemptRecord{target_key, "", 0, 0, std::nullopt});
   const auto attempt_start = Clock::now();
   response.setHeader("x-switchyard-target", target_key);
   response.setHeader("x-switchyard-attempts", std::to_string(record.attempts.size()));
@@ -377,6 +378,7 @@ AiProxy::AttemptResult AiProxy::attempt(sy_operation op, const Runtime& rt, cons
   record.ttfb_ms = msSince(record.start);
   record.upstream_status = exchange.status();
   record.attempts.back().upstream_status = exchange.status();
+  record.attempts.back().ttfb_ms = msSince(attempt_start);
   const bool success = exchange.status() >= 200 && exchange.status() < 300;
 
   if (record.stream && success) {

@@ -30,6 +30,7 @@ TargetHealth::View TargetHealth::view(SteadyClock::time_point now) const {
   v.failures = failures_;
   v.rate_limited = rate_limited_;
   v.in_flight = inFlight();
+  v.ewma_ttfb_ms = ewma_ttfb_ms_;
   return v;
 }
 
@@ -44,12 +45,22 @@ bool TargetHealth::available(SteadyClock::time_point now) const {
   return ejected_until_ <= now && cooling_until_ <= now;
 }
 
+double TargetHealth::ewmaTtfbMs() const {
+  std::lock_guard lock(mutex_);
+  return ewma_ttfb_ms_;
+}
+
 bool TargetHealth::report(AttemptOutcome outcome, std::optional<std::chrono::milliseconds> retry_after,
-                          const OutlierPolicy& policy, bool may_eject, SteadyClock::time_point now) {
+                          const OutlierPolicy& policy, bool may_eject, SteadyClock::time_point now,
+                          std::optional<double> ttfb_ms) {
   std::lock_guard lock(mutex_);
   switch (outcome) {
   case AttemptOutcome::kSuccess:
     successes_++;
+    if (ttfb_ms) {
+      // Weight 0.2: follows a shift within a handful of answers without chasing every outlier.
+      ewma_ttfb_ms_ = ewma_ttfb_ms_ == 0 ? *ttfb_ms : 0.8 * ewma_ttfb_ms_ + 0.2 * *ttfb_ms;
+    }
     consecutive_failures_ = 0;
     // Healthy again: the next ejection starts from the base time.
     if (ejected_until_ <= now) {
@@ -160,9 +171,11 @@ std::optional<TargetPool::Pick> TargetPool::pick(const std::vector<size_t>& trie
     }
     return std::nullopt;
   }
-  if (strategy_ == BalanceStrategy::kLeastRequest && candidates.size() > 1) {
-    // Power of two choices: two random candidates, the one with fewer requests per weight
-    // wins. Cheap, and it avoids the herd a global minimum would attract.
+  if (strategy_ != BalanceStrategy::kWeightedRoundRobin && candidates.size() > 1) {
+    // Power of two choices: two random candidates, the one with less load per weight wins.
+    // Cheap, and it avoids the herd a global minimum would attract. For `latency`, load is
+    // requests in flight times the EWMA time to first byte; a target not measured yet counts
+    // as fastest, so it gets measured.
     thread_local std::mt19937_64 rng{std::random_device{}()};
     std::uniform_int_distribution<size_t> dist(0, candidates.size() - 1);
     const size_t a = candidates[dist(rng)];
@@ -170,7 +183,13 @@ std::optional<TargetPool::Pick> TargetPool::pick(const std::vector<size_t>& trie
     if (a == b) {
       b = candidates[(std::find(candidates.begin(), candidates.end(), a) - candidates.begin() + 1) % candidates.size()];
     }
-    const auto load = [&](size_t i) { return static_cast<double>(health_[i]->inFlight() + 1) / targets_[i].weight; };
+    const auto load = [&](size_t i) {
+      double l = static_cast<double>(health_[i]->inFlight() + 1) / targets_[i].weight;
+      if (strategy_ == BalanceStrategy::kLatency) {
+        l *= std::max(health_[i]->ewmaTtfbMs(), 0.001);
+      }
+      return l;
+    };
     return Pick{load(a) <= load(b) ? a : b, panic};
   }
   // Smooth weighted round robin (as nginx): every candidate gains its weight, the richest is
@@ -213,14 +232,14 @@ SteadyClock::time_point TargetPool::soonestRecovery(SteadyClock::time_point now)
 }
 
 void TargetPool::report(size_t index, AttemptOutcome outcome, std::optional<std::chrono::milliseconds> retry_after,
-                        SteadyClock::time_point now) {
+                        SteadyClock::time_point now, std::optional<double> ttfb_ms) {
   // Never eject more than the allowed share of the pool (a single-target pool at 100% may).
   size_t ejected = 0;
   for (const auto& h : health_) {
     ejected += h->view(now).ejected ? 1 : 0;
   }
   const bool may_eject = (ejected + 1) * 100 <= targets_.size() * outlier_.max_ejection_percent;
-  health_[index]->report(outcome, retry_after, outlier_, may_eject, now);
+  health_[index]->report(outcome, retry_after, outlier_, may_eject, now, ttfb_ms);
 }
 
 } // namespace switchyard

@@ -176,3 +176,27 @@ TEST(TargetPool, RetryBudgetIsAShareOfActiveRequests) {
 
 } // namespace
 } // namespace switchyard
+
+namespace switchyard {
+namespace {
+
+TEST(TargetPool, LatencyStrategyPrefersTheFasterTarget) {
+  HealthRegistry registry;
+  ModelRoute r = route({{"slow", "m", 1}, {"fast", "m", 1}});
+  r.strategy = BalanceStrategy::kLatency;
+  TargetPool pool(r, registry);
+  const auto now = SteadyClock::now();
+  for (int i = 0; i < 5; ++i) {
+    pool.report(0, AttemptOutcome::kSuccess, std::nullopt, now, 400.0);
+    pool.report(1, AttemptOutcome::kSuccess, std::nullopt, now, 40.0);
+  }
+  EXPECT_NEAR(pool.health(1).ewmaTtfbMs(), 40.0, 0.01);
+  int fast = 0;
+  for (int i = 0; i < 50; ++i) {
+    fast += pool.pick({}, now)->index == 1 ? 1 : 0;
+  }
+  EXPECT_EQ(fast, 50); // two candidates: the faster always wins the comparison
+}
+
+} // namespace
+} // namespace switchyard

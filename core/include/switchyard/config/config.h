@@ -115,6 +115,7 @@ struct RetryPolicy {
 enum class BalanceStrategy {
   kWeightedRoundRobin,
   kLeastRequest, ///< power of two choices on requests in flight, weighted
+  kLatency,      ///< power of two choices on EWMA time to first byte x requests in flight
 };
 
 struct ModelRoute {

@@ -25,6 +25,7 @@ struct AttemptRecord {
   std::string outcome;
   int upstream_status = 0;
   double ms = 0;
+  std::optional<double> ttfb_ms; ///< from the attempt's start to the upstream's response head
 };
 
 struct CallRecord {

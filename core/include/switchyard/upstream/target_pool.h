@@ -46,6 +46,7 @@ public:
     uint64_t failures = 0;
     uint64_t rate_limited = 0;
     int in_flight = 0;
+    double ewma_ttfb_ms = 0; ///< 0 until the first successful answer
   };
 
   View view(SteadyClock::time_point now) const;
@@ -61,9 +62,12 @@ public:
     TargetHealth* health;
   };
   bool available(SteadyClock::time_point now) const;
+  /// @param ttfb_ms time to the response head, folded into the EWMA on success.
   /// @return true when this report ejected the target.
   bool report(AttemptOutcome outcome, std::optional<std::chrono::milliseconds> retry_after,
-              const OutlierPolicy& policy, bool may_eject, SteadyClock::time_point now);
+              const OutlierPolicy& policy, bool may_eject, SteadyClock::time_point now,
+              std::optional<double> ttfb_ms = std::nullopt);
+  double ewmaTtfbMs() const;
 
 private:
   mutable std::mutex mutex_;
@@ -74,6 +78,7 @@ private:
   uint64_t successes_ = 0;
   uint64_t failures_ = 0;
   uint64_t rate_limited_ = 0;
+  double ewma_ttfb_ms_ = 0;
   std::atomic<int> in_flight_{0};
 };
 using TargetHealthSharedPtr = std::shared_ptr<TargetHealth>;
@@ -135,7 +140,7 @@ public:
   /// When the first unavailable target is expected back (for Retry-After).
   SteadyClock::time_point soonestRecovery(SteadyClock::time_point now) const;
   void report(size_t index, AttemptOutcome outcome, std::optional<std::chrono::milliseconds> retry_after,
-              SteadyClock::time_point now);
+              SteadyClock::time_point now, std::optional<double> ttfb_ms = std::nullopt);
 
   size_t size() const { return targets_.size(); }
   const RouteTarget& target(size_t index) const { return targets_[index]; }

@@ -190,6 +190,8 @@ if calls:
     out.append("")
 exit_code = read("switchyard.exit").strip()
 if exit_code:
-    out.append(f"switchyard exit status after SIGTERM: {exit_code} (contract: 0)")
+    exit_secs = read("switchyard.exit_secs").strip()
+    out.append(f"switchyard exit status after SIGTERM: {exit_code} (contract: 0)"
+               + (f", {exit_secs} s to drain and exit" if exit_secs else ""))
     out.append("")
 print("\n".join(out))

@@ -6,7 +6,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 PACKAGES=(
   build-essential cmake ccache pkg-config git python3 curl ca-certificates
   libpoco-dev nlohmann-json3-dev libboost-dev libboost-filesystem-dev libspdlog-dev
-  libgtest-dev libgmock-dev libssl-dev libjemalloc-dev
+  libgtest-dev libgmock-dev libssl-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -362,7 +362,7 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
     r.outlier.max_ejection_percent = static_cast<uint32_t>(intAt(outlier, "max_ejection_percent", ow, 100, 0, 100));
     r.panic_threshold_percent = static_cast<uint32_t>(intAt(m, "panic_threshold_percent", where, 0, 0, 100));
     r.max_requests_per_target =
-        static_cast<uint32_t>(intAt(m, "max_requests_per_target", where, 1024, 1, 10000000));
+        static_cast<uint32_t>(intAt(m, "max_requests_per_target", where, 100000, 1, 10000000));
     const std::string strategy = stringAt(m, "strategy", where, "weighted_round_robin");
     if (strategy == "least_request") {
       r.strategy = BalanceStrategy::kLeastRequest;

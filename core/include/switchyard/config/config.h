@@ -126,7 +126,9 @@ struct ModelRoute {
   std::vector<std::string> fallbacks; ///< other routes, tried in order when this one fails
   BalanceStrategy strategy = BalanceStrategy::kWeightedRoundRobin;
   /// Circuit breaker: requests in flight per target; a full target is skipped, never queued.
-  uint32_t max_requests_per_target = 1024;
+  /// LLM streams stay open for minutes, so the default is effectively unbounded (Envoy's 1024
+  /// would refuse the 1025th concurrent stream); set it to a provider's concurrency limit.
+  uint32_t max_requests_per_target = 100000;
   /// Below this share of available targets the pool uses all of them (Envoy's panic mode);
   /// 0 (the default) fails fast with 503 no_healthy_upstream instead.
   uint32_t panic_threshold_percent = 0;

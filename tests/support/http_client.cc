@@ -1,6 +1,7 @@
 /// @file tests/support/http_client.cc
 /// @brief Poco HTTPClientSession wrappers for tests.
 #include "http_client.h"
+#include "switchyard/http/poco_status.h"
 
 #include <Poco/Exception.h>
 #include <Poco/Net/HTTPClientSession.h>
@@ -45,7 +46,7 @@ void sendRequest(Poco::Net::HTTPClientSession& session, const std::string& metho
 }
 
 void readHead(const Poco::Net::HTTPResponse& response, HttpResult& result) {
-  result.status = static_cast<int>(response.getStatus());
+  result.status = switchyard::statusCodeOf(response);
   for (const auto& [name, value] : response) {
     result.headers[lower(name)] = value;
   }

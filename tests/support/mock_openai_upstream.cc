@@ -1,6 +1,7 @@
 /// @file tests/support/mock_openai_upstream.cc
 /// @brief The Poco HTTP server behind MockOpenAiUpstream.
 #include "mock_openai_upstream.h"
+#include "switchyard/http/poco_status.h"
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
@@ -121,7 +122,7 @@ using Poco::Net::HTTPServerResponse;
 using State = MockOpenAiUpstream::State;
 
 void sendJson(HTTPServerResponse& response, int status, const std::string& body) {
-  response.setStatus(static_cast<HTTPResponse::HTTPStatus>(status));
+  switchyard::setStatusCode(response, status);
   response.setContentType("application/json");
   response.setContentLength(static_cast<std::streamsize>(body.size()));
   response.send() << body;

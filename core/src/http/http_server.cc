@@ -1,5 +1,7 @@
 #include "switchyard/http/http_server.h"
 
+#include "switchyard/http/poco_status.h"
+
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Delegate.h>
@@ -65,7 +67,7 @@ public:
     }
     started_ = true;
     try {
-      response_.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+      setStatusCode(response_, status);
       response_.setContentType(std::string(content_type));
       response_.setContentLength(static_cast<std::streamsize>(body.size()));
       response_.sendBuffer(body.data(), body.size());
@@ -81,7 +83,7 @@ public:
     }
     started_ = true;
     try {
-      response_.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+      setStatusCode(response_, status);
       response_.setContentType(std::string(content_type));
       response_.setChunkedTransferEncoding(true);
       stream_ = &response_.send();

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "switchyard/http/poco_status.h"
 #include "switchyard/upstream/upstream_client.h"
 
 namespace switchyard {
@@ -134,7 +135,7 @@ public:
                std::istream& body, const Poco::Net::HTTPResponse& response, const UpstreamTimeouts& timeouts,
                Clock::time_point deadline)
       : pool_(std::move(pool)), session_(std::move(session)), max_idle_(max_idle), body_(body),
-        status_(response.getStatus()), idle_(timeouts.idle), deadline_(deadline) {
+        status_(statusCodeOf(response)), idle_(timeouts.idle), deadline_(deadline) {
     for (const auto& [name, value] : response) {
       headers_.emplace_back(name, value);
     }

@@ -1,6 +1,7 @@
 /// @file tests/plugins/anthropic/mock_anthropic_upstream.cc
 /// @brief The Poco HTTP server behind MockAnthropicUpstream.
 #include "mock_anthropic_upstream.h"
+#include "switchyard/http/poco_status.h"
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
@@ -66,7 +67,7 @@ std::string errorBody(const std::string& type, const std::string& message) {
 }
 
 void sendJson(HTTPServerResponse& response, int status, const std::string& body) {
-  response.setStatusAndReason(static_cast<HTTPResponse::HTTPStatus>(status));
+  switchyard::setStatusCode(response, status);
   response.setContentType("application/json");
   response.setContentLength(static_cast<std::streamsize>(body.size()));
   response.send() << body;

@@ -1,6 +1,7 @@
 /// @file tests/plugins/azure_openai/mock_azure_openai_upstream.cc
 /// @brief The Poco HTTP server behind MockAzureOpenAiUpstream.
 #include "mock_azure_openai_upstream.h"
+#include "switchyard/http/poco_status.h"
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
@@ -51,7 +52,7 @@ std::string azureError(const std::string& code, const std::string& message) {
 }
 
 void sendJson(HTTPServerResponse& response, int status, const std::string& body) {
-  response.setStatus(static_cast<HTTPResponse::HTTPStatus>(status));
+  switchyard::setStatusCode(response, status);
   response.setContentType("application/json");
   response.setContentLength(static_cast<std::streamsize>(body.size()));
   response.send() << body;

@@ -1,6 +1,7 @@
 /// @file mock_bedrock_upstream.cc
 /// @brief The Poco HTTP server behind MockBedrockUpstream.
 #include "mock_bedrock_upstream.h"
+#include "switchyard/http/poco_status.h"
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
@@ -65,7 +66,7 @@ std::string lower(std::string s) {
 void sendError(HTTPServerResponse& response, int status, const std::string& type,
                const std::string& message) {
   const std::string body = json{{"message", message}}.dump();
-  response.setStatus(static_cast<HTTPResponse::HTTPStatus>(status));
+  switchyard::setStatusCode(response, status);
   response.setContentType("application/json");
   response.set("x-amzn-ErrorType", type + ":http://internal.amazon.com/coral/com.amazon.bedrock/");
   response.set("x-amzn-RequestId", "mock-request-id");

@@ -1,6 +1,7 @@
 /// @file tests/plugins/cohere/mock_cohere_upstream.cc
 /// @brief The Poco HTTP server behind MockCohereUpstream.
 #include "mock_cohere_upstream.h"
+#include "switchyard/http/poco_status.h"
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
@@ -43,7 +44,7 @@ std::string lower(std::string s) {
 }
 
 void sendJson(HTTPServerResponse& response, int status, const std::string& body) {
-  response.setStatus(static_cast<HTTPResponse::HTTPStatus>(status));
+  switchyard::setStatusCode(response, status);
   response.setContentType("application/json");
   response.setContentLength(static_cast<std::streamsize>(body.size()));
   response.send() << body;

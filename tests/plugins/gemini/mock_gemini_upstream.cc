@@ -1,6 +1,7 @@
 /// @file tests/plugins/gemini/mock_gemini_upstream.cc
 /// @brief The Poco HTTP server behind MockGeminiUpstream.
 #include "mock_gemini_upstream.h"
+#include "switchyard/http/poco_status.h"
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
@@ -49,7 +50,7 @@ std::string googleError(int code, const std::string& message, const std::string&
 }
 
 void sendJson(HTTPServerResponse& response, int status, const std::string& body) {
-  response.setStatus(static_cast<HTTPResponse::HTTPStatus>(status));
+  switchyard::setStatusCode(response, status);
   response.setContentType("application/json; charset=UTF-8");
   response.setContentLength(static_cast<std::streamsize>(body.size()));
   response.send() << body;

@@ -8,6 +8,7 @@
 #include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
@@ -19,6 +20,8 @@
 #include <cctype>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 namespace switchyard::testing {
@@ -96,15 +99,26 @@ struct MockOpenAiUpstream::State {
   uint64_t release_epoch = 0;  // Bumped by releaseStreams so held streams see a release.
   bool stopping = false;
   int open_streams = 0;
-  int fail_times = 0;
-  int fail_status = 0;
-  std::string fail_body;
+  int fault_times = 0; // < 0: until cleared
+  Fault fault;
+  int faults_injected = 0;
 
   // Sleeps for the chunk delay; returns early when the mock shuts down.
   void pause() {
     std::unique_lock lock(mu);
     if (chunk_delay_ms > 0) {
       cv.wait_for(lock, std::chrono::milliseconds(chunk_delay_ms), [&] { return stopping; });
+    }
+  }
+  // Sleeps for `d` (forever when 0, until released); returns early when the mock shuts down.
+  void stall(std::chrono::milliseconds d) {
+    std::unique_lock lock(mu);
+    const uint64_t epoch = release_epoch;
+    auto released = [&] { return stopping || release_epoch != epoch; };
+    if (d.count() > 0) {
+      cv.wait_for(lock, d, released);
+    } else {
+      cv.wait(lock, released);
     }
   }
   void waitWhileHeld() {
@@ -152,6 +166,12 @@ class StreamCounter {
   State& s_;
 };
 
+// An abortive close: the peer sees ECONNRESET, as when an upstream's process dies.
+void reset(Poco::Net::StreamSocket& socket) {
+  socket.setLinger(true, 0);
+  socket.close();
+}
+
 class Handler : public Poco::Net::HTTPRequestHandler {
  public:
   explicit Handler(std::shared_ptr<State> state) : state_(std::move(state)) {}
@@ -165,23 +185,41 @@ class Handler : public Poco::Net::HTTPRequestHandler {
     }
     Poco::StreamCopier::copyToString(request.stream(), rec.body);
 
-    int fail_status = 0;
-    std::string fail_body;
+    const json parsed = json::parse(rec.body, nullptr, /*allow_exceptions=*/false);
+    const bool is_stream = rec.method == "POST" && rec.path.rfind("/v1/chat/completions", 0) == 0 &&
+                           parsed.is_object() && parsed.value("stream", false);
+    std::optional<Fault> fault;
     {
       std::lock_guard lock(state_->mu);
       state_->requests.push_back(rec);
-      if (state_->fail_times > 0) {
-        --state_->fail_times;
-        fail_status = state_->fail_status;
-        fail_body = state_->fail_body;
+      if (state_->fault_times != 0 && (is_stream || !state_->fault.streamOnly())) {
+        if (state_->fault_times > 0) {
+          --state_->fault_times;
+        }
+        ++state_->faults_injected;
+        fault = state_->fault;
       }
       state_->cv.notify_all();
     }
+    auto& socket = static_cast<Poco::Net::HTTPServerRequestImpl&>(request).socket();
     try {
-      if (fail_status != 0) {
-        sendJson(response, fail_status, fail_body);
+      if (fault && fault->kind == Fault::Kind::kStatus) {
+        for (const auto& [name, value] : fault->headers) {
+          response.set(name, value);
+        }
+        sendJson(response, fault->status, fault->body);
         return;
       }
+      if (fault && fault->kind == Fault::Kind::kResetBeforeHeaders) {
+        reset(socket);
+        return;
+      }
+      if (fault && fault->kind == Fault::Kind::kSlowFirstByte) {
+        state_->stall(fault->delay);
+        fault.reset();
+      }
+      stream_fault_ = fault;
+      socket_ = &socket;
       route(rec, response);
     } catch (const std::exception&) {
       // The client went away mid-answer; nothing useful to do in a fixture.
@@ -331,14 +369,40 @@ class Handler : public Poco::Net::HTTPRequestHandler {
       }
     }
 
-    if (!writeEvent(out, chunk(first, nullptr))) {
+    // Writes the next event, after the injected stream fault when its turn has come. False
+    // when the stream must end here.
+    int sent = 0;
+    auto emit = [&](const std::string& data) {
+      if (stream_fault_ && sent == stream_fault_->after_events) {
+        const Fault f = *stream_fault_;
+        stream_fault_.reset();
+        if (f.kind == Fault::Kind::kResetMidStream) {
+          out.flush();
+          // Lets the events sent so far be read first: an RST can overtake unread data.
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          reset(*socket_);
+          return false;
+        }
+        if (f.kind == Fault::Kind::kStallMidStream) {
+          state_->stall(f.delay);
+        } else if (!writeEvent(out, "{\"id\":\"chatcmpl-mock\",\"choices\":[{\"delta\":{\"content\":")) {
+          return false; // kMalformedChunk: a JSON document cut short
+        }
+        if (stopping()) {
+          return false;
+        }
+      }
+      ++sent;
+      return writeEvent(out, data);
+    };
+    if (!emit(chunk(first, nullptr))) {
       return;
     }
     for (size_t i = 0; i < deltas.size(); ++i) {
       if (i > 0) {
         state_->pause();
       }
-      if (!writeEvent(out, chunk(deltas[i], nullptr))) {
+      if (!emit(chunk(deltas[i], nullptr))) {
         return;
       }
       if (i == 0) {
@@ -348,7 +412,7 @@ class Handler : public Poco::Net::HTTPRequestHandler {
         return;
       }
     }
-    if (!writeEvent(out, chunk(json::object(), tools ? "tool_calls" : "stop"))) {
+    if (!emit(chunk(json::object(), tools ? "tool_calls" : "stop"))) {
       return;
     }
     if (include_usage) {
@@ -361,11 +425,11 @@ class Handler : public Poco::Net::HTTPRequestHandler {
                      {{"prompt_tokens", 11},
                       {"completion_tokens", completion_tokens},
                       {"total_tokens", 11 + completion_tokens}}}};
-      if (!writeEvent(out, usage.dump())) {
+      if (!emit(usage.dump())) {
         return;
       }
     }
-    writeEvent(out, "[DONE]");
+    emit("[DONE]");
   }
 
   bool stopping() const {
@@ -374,6 +438,8 @@ class Handler : public Poco::Net::HTTPRequestHandler {
   }
 
   std::shared_ptr<State> state_;
+  std::optional<Fault> stream_fault_; // a stream fault still to come in this request's answer
+  Poco::Net::StreamSocket* socket_ = nullptr;
 };
 
 class Factory : public Poco::Net::HTTPRequestHandlerFactory {
@@ -392,23 +458,31 @@ class Factory : public Poco::Net::HTTPRequestHandlerFactory {
 struct MockOpenAiUpstream::Server {
   // Enough threads for ~64 concurrent streams plus the dispatcher's own bookkeeping.
   Poco::ThreadPool pool{4, 160, 60, 256 * 1024};
+  std::mutex mu;  // guards http across setDown()
   std::unique_ptr<Poco::Net::HTTPServer> http;
   uint16_t port = 0;
 };
 
-MockOpenAiUpstream::MockOpenAiUpstream()
-    : state_(std::make_shared<State>()), server_(std::make_unique<Server>()) {
-  Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0), 256);
-  server_->port = socket.address().port();
+namespace {
+std::unique_ptr<Poco::Net::HTTPServer> listen(const std::shared_ptr<State>& state, Poco::ThreadPool& pool,
+                                              Poco::Net::ServerSocket socket) {
   auto* params = new Poco::Net::HTTPServerParams;
   params->setMaxThreads(150);
   params->setMaxQueued(512);
   params->setKeepAlive(true);
   params->setKeepAliveTimeout(Poco::Timespan(30, 0));
   params->setMaxKeepAliveRequests(0);  // Unlimited, like OpenAI's edge.
-  server_->http =
-      std::make_unique<Poco::Net::HTTPServer>(new Factory(state_), server_->pool, socket, params);
-  server_->http->start();
+  auto http = std::make_unique<Poco::Net::HTTPServer>(new Factory(state), pool, socket, params);
+  http->start();
+  return http;
+}
+}  // namespace
+
+MockOpenAiUpstream::MockOpenAiUpstream()
+    : state_(std::make_shared<State>()), server_(std::make_unique<Server>()) {
+  Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0), 256);
+  server_->port = socket.address().port();
+  server_->http = listen(state_, server_->pool, socket);
 }
 
 MockOpenAiUpstream::~MockOpenAiUpstream() {
@@ -421,9 +495,26 @@ MockOpenAiUpstream::~MockOpenAiUpstream() {
   state_->cv.notify_all();
   // Shutting the sockets down wakes handlers blocked on the network and idle keep-alive
   // connections, so joining cannot hang on a client that never hangs up.
-  server_->http->stopAll(/*abortCurrent=*/true);
+  {
+    std::lock_guard lock(server_->mu);
+    if (server_->http) {
+      server_->http->stopAll(/*abortCurrent=*/true);
+    }
+  }
   server_->pool.joinAll();
   server_->http.reset();
+}
+
+void MockOpenAiUpstream::setDown(bool down) {
+  std::lock_guard lock(server_->mu);
+  if (down && server_->http) {
+    server_->http->stopAll(/*abortCurrent=*/true);
+    server_->http.reset();
+  } else if (!down && !server_->http) {
+    // SO_REUSEADDR (Poco's default for a ServerSocket) lets the port be bound again at once.
+    Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", server_->port), 256);
+    server_->http = listen(state_, server_->pool, socket);
+  }
 }
 
 uint16_t MockOpenAiUpstream::port() const {
@@ -487,10 +578,76 @@ int MockOpenAiUpstream::openStreams() const {
 }
 
 void MockOpenAiUpstream::failNext(int status, std::string body, int times) {
+  injectFault(Fault::httpStatus(status, std::move(body)), times);
+}
+
+void MockOpenAiUpstream::injectFault(Fault fault, int times) {
   std::lock_guard lock(state_->mu);
-  state_->fail_status = status;
-  state_->fail_body = std::move(body);
-  state_->fail_times = times;
+  state_->fault = std::move(fault);
+  state_->fault_times = times;
+}
+
+void MockOpenAiUpstream::clearFaults() {
+  {
+    std::lock_guard lock(state_->mu);
+    state_->fault_times = 0;
+    ++state_->release_epoch;  // a stall in progress ends too
+  }
+  state_->cv.notify_all();
+}
+
+int MockOpenAiUpstream::faultsInjected() const {
+  std::lock_guard lock(state_->mu);
+  return state_->faults_injected;
+}
+
+Fault Fault::httpStatus(int status, std::string body, std::map<std::string, std::string> headers) {
+  Fault f;
+  f.status = status;
+  f.body = body.empty() ? errorBody("injected failure", "server_error", "") : std::move(body);
+  f.headers = std::move(headers);
+  return f;
+}
+
+Fault Fault::rateLimited(const std::string& retry_after) {
+  return httpStatus(429,
+                    errorBody("Rate limit reached for requests", "requests", "rate_limit_exceeded"),
+                    {{"Retry-After", retry_after}});
+}
+
+Fault Fault::slowFirstByte(std::chrono::milliseconds delay) {
+  Fault f;
+  f.kind = Kind::kSlowFirstByte;
+  f.delay = delay;
+  return f;
+}
+
+Fault Fault::resetBeforeHeaders() {
+  Fault f;
+  f.kind = Kind::kResetBeforeHeaders;
+  return f;
+}
+
+Fault Fault::resetMidStream(int after_events) {
+  Fault f;
+  f.kind = Kind::kResetMidStream;
+  f.after_events = after_events;
+  return f;
+}
+
+Fault Fault::stallMidStream(int after_events, std::chrono::milliseconds delay) {
+  Fault f;
+  f.kind = Kind::kStallMidStream;
+  f.after_events = after_events;
+  f.delay = delay;
+  return f;
+}
+
+Fault Fault::malformedChunk(int after_events) {
+  Fault f;
+  f.kind = Kind::kMalformedChunk;
+  f.after_events = after_events;
+  return f;
 }
 
 bool MockOpenAiUpstream::waitForOpenStreams(int n, std::chrono::milliseconds timeout) {

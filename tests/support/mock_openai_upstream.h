@@ -20,6 +20,35 @@ struct RecordedRequest {
   std::string body;
 };
 
+/// A failure the mock injects instead of, or into, its normal answer (see injectFault).
+struct Fault {
+  enum class Kind {
+    kStatus,             ///< answer `status` with `body` (JSON) and `headers`: a 5xx, a 429 + Retry-After, ...
+    kSlowFirstByte,      ///< wait `delay` before the response head, then answer normally
+    kResetBeforeHeaders, ///< read the request, then reset the connection (RST) without a byte of answer
+    kResetMidStream,     ///< streams: send `after_events` SSE events, then reset the connection
+    kStallMidStream,     ///< streams: send `after_events` events, then stall for `delay` (0: until released)
+    kMalformedChunk,     ///< streams: send `after_events` events, then one that is not JSON, then carry on
+  };
+  Kind kind = Kind::kStatus;
+  int status = 500;
+  std::string body;
+  std::map<std::string, std::string> headers;
+  std::chrono::milliseconds delay{0};
+  /// SSE events (the role chunk is the first) sent before a stream fault; 0 = right after the head.
+  int after_events = 1;
+
+  static Fault httpStatus(int status, std::string body = "", std::map<std::string, std::string> headers = {});
+  /// 429 with a Retry-After (seconds or an HTTP date) and OpenAI's rate_limit_exceeded body.
+  static Fault rateLimited(const std::string& retry_after);
+  static Fault slowFirstByte(std::chrono::milliseconds delay);
+  static Fault resetBeforeHeaders();
+  static Fault resetMidStream(int after_events);
+  static Fault stallMidStream(int after_events, std::chrono::milliseconds delay = std::chrono::milliseconds(0));
+  static Fault malformedChunk(int after_events);
+  bool streamOnly() const { return kind == Kind::kResetMidStream || kind == Kind::kStallMidStream || kind == Kind::kMalformedChunk; }
+};
+
 /// An HTTP server on 127.0.0.1:<ephemeral> that speaks OpenAI's documented wire format:
 ///
 ///  - POST /v1/chat/completions: a `chat.completion` echoing the last user message
@@ -66,8 +95,20 @@ class MockOpenAiUpstream {
   int openStreams() const;
 
   /// The next `times` requests (any endpoint) are answered with `status` and `body`
-  /// (Content-Type application/json) instead of the normal answer.
+  /// (Content-Type application/json) instead of the normal answer. Same as
+  /// injectFault(Fault::httpStatus(status, body), times).
   void failNext(int status, std::string body, int times = 1);
+
+  /// The next `times` requests the fault applies to get it (times < 0: every one until
+  /// clearFaults()). Stream faults apply to streaming chat requests only, the others to any
+  /// request (health-check probes included). Replaces the fault set before.
+  void injectFault(Fault fault, int times = 1);
+  void clearFaults();
+  /// Requests that got a fault so far.
+  int faultsInjected() const;
+  /// Down: the port refuses connections and open ones are cut. Up: it listens on the same port
+  /// again, as a restarted upstream would.
+  void setDown(bool down);
 
   /// Helpers for tests that must wait for the server side to catch up: until exactly `n`
   /// streams are open (0 works too), until at least `n` requests were recorded. They return

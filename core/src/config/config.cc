@@ -144,6 +144,56 @@ std::vector<ComponentConfig> parseComponents(const json& root, const char* key, 
   return out;
 }
 
+/// Only the fields given are set: a route's block overrides its providers' field by field.
+RouteTimeouts parseTimeouts(const json& t, const std::string& where) {
+  rejectUnknownKeys(t, where, {"connect_ms", "first_byte_ms", "idle_ms", "total_ms"});
+  RouteTimeouts out;
+  auto field = [&](const char* key, int64_t max, std::optional<std::chrono::milliseconds>* into) {
+    if (t.contains(key)) {
+      *into = std::chrono::milliseconds(intAt(t, key, where, 0, 1, max));
+    }
+  };
+  field("connect_ms", 3600000, &out.connect);
+  field("first_byte_ms", 86400000, &out.first_byte);
+  field("idle_ms", 86400000, &out.idle);
+  field("total_ms", 86400000, &out.total);
+  return out;
+}
+
+uint32_t parseFallbackOn(const json& m, const std::string& where) {
+  static const std::map<std::string, FallbackClass> kClasses = {
+      {"server_error", FallbackClass::kServerError},
+      {"timeout", FallbackClass::kTimeout},
+      {"connection_reset", FallbackClass::kConnectionReset},
+      {"context_length_exceeded", FallbackClass::kContextLengthExceeded},
+      {"content_filter", FallbackClass::kContentFilter}};
+  static const std::set<std::string> kAlways = {"rate_limited", "connect_failure", "overloaded",
+                                                "no_healthy_upstream"};
+  auto it = m.find("fallback_on");
+  if (it == m.end()) {
+    return 0;
+  }
+  const std::string fw = where + ".fallback_on";
+  if (!it->is_array()) {
+    fail(fw, "must be an array of error classes");
+  }
+  uint32_t bits = 0;
+  for (const auto& c : *it) {
+    const std::string name = c.is_string() ? c.get<std::string>() : c.dump();
+    auto known = kClasses.find(name);
+    if (known != kClasses.end()) {
+      bits |= static_cast<uint32_t>(known->second);
+    } else if (kAlways.count(name) != 0) {
+      fail(fw, "\"" + name + "\" always falls back once the pool is exhausted; list only server_error, timeout, "
+               "connection_reset, context_length_exceeded or content_filter");
+    } else {
+      fail(fw, "unknown error class \"" + name + "\" (server_error, timeout, connection_reset, "
+               "context_length_exceeded, content_filter)");
+    }
+  }
+  return bits;
+}
+
 } // namespace
 
 fs::path executableDir() {
@@ -246,13 +296,7 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
       pc.base_url.pop_back();
     }
     pc.api_key_env = stringAt(p, "api_key_env", where, "");
-    const json& t = objectAt(p, "timeouts", where);
-    rejectUnknownKeys(t, where + ".timeouts", {"connect_ms", "first_byte_ms", "idle_ms", "total_ms"});
-    const std::string tw = where + ".timeouts";
-    pc.timeouts.connect = std::chrono::milliseconds(intAt(t, "connect_ms", tw, 5000, 1, 3600000));
-    pc.timeouts.first_byte = std::chrono::milliseconds(intAt(t, "first_byte_ms", tw, 60000, 1, 86400000));
-    pc.timeouts.idle = std::chrono::milliseconds(intAt(t, "idle_ms", tw, 60000, 1, 86400000));
-    pc.timeouts.total = std::chrono::milliseconds(intAt(t, "total_ms", tw, 600000, 1, 86400000));
+    pc.timeouts = parseTimeouts(objectAt(p, "timeouts", where), where + ".timeouts").over(UpstreamTimeouts{});
     pc.max_idle_connections = static_cast<int>(intAt(p, "max_idle_connections", where, 64, 0, 100000));
     if (p.contains("health_check")) {
       const json& h = objectAt(p, "health_check", where);
@@ -301,7 +345,8 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
       fail(where, "must be an object");
     }
     rejectUnknownKeys(m, where, {"provider", "upstream_model", "targets", "retry", "outlier", "fallbacks",
-                                 "panic_threshold_percent", "strategy", "max_requests_per_target"});
+                                 "panic_threshold_percent", "strategy", "max_requests_per_target", "timeouts",
+                                 "fallback_on", "failover_within_ms"});
     ModelRoute r;
     r.name = name;
     auto checkProvider = [&](const std::string& provider, const std::string& at) {
@@ -371,6 +416,9 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
     } else if (strategy != "weighted_round_robin") {
       fail(where + ".strategy", "must be weighted_round_robin, least_request or latency");
     }
+    r.timeouts = parseTimeouts(objectAt(m, "timeouts", where), where + ".timeouts");
+    r.failover_within = std::chrono::milliseconds(intAt(m, "failover_within_ms", where, 0, 0, 86400000));
+    r.fallback_on = parseFallbackOn(m, where);
     if (m.contains("fallbacks")) {
       if (!m["fallbacks"].is_array()) {
         fail(where + ".fallbacks", "must be an array of model names");

@@ -32,6 +32,52 @@ json pluginsJson(const PluginSet& set) {
   return {{"plugins", plugins}, {"errors", errors}, {"live_generations", PluginLoader::liveGenerations()}};
 }
 
+int64_t msUntil(SteadyClock::time_point t, SteadyClock::time_point now) {
+  return t > now ? std::chrono::ceil<std::chrono::milliseconds>(t - now).count() : 0;
+}
+
+json targetHealthJson(const TargetHealth::View& v, SteadyClock::time_point now) {
+  return {{"state", v.ejected ? "ejected" : v.cooling ? "rate_limited" : "available"},
+          {"available_in_ms", msUntil(v.available_at, now)},
+          {"ejection_remaining_ms", msUntil(v.ejected_until, now)},
+          {"cooldown_remaining_ms", msUntil(v.cooling_until, now)},
+          {"consecutive_failures", v.consecutive_failures},
+          {"ejections", v.ejections},
+          {"successes", v.successes},
+          {"failures", v.failures},
+          {"rate_limited", v.rate_limited},
+          {"in_flight", v.in_flight},
+          {"ewma_ttfb_ms", v.ewma_ttfb_ms}};
+}
+
+/// Each route's pool as it balances now: its targets' health, and their circuit breakers
+/// (max_requests_per_target is per route, so the same target can be full for one and not another).
+json poolsJson(const Runtime& rt, SteadyClock::time_point now) {
+  json pools = json::object();
+  for (const auto& [name, pool] : rt.pools) {
+    json targets = json::array();
+    for (size_t i = 0; i < pool->size(); ++i) {
+      const auto& t = pool->target(i);
+      const auto v = pool->health(i).view(now);
+      json j = targetHealthJson(v, now);
+      j["target"] = TargetPool::key(t);
+      j["weight"] = t.weight;
+      j["provider_probe"] = pool->probeHealthy(i) ? "healthy" : "unhealthy";
+      j["circuit_breaker"] = {{"in_flight", v.in_flight},
+                              {"max_requests", pool->maxRequestsPerTarget()},
+                              {"state", v.in_flight >= static_cast<int>(pool->maxRequestsPerTarget()) ? "open" : "closed"}};
+      targets.push_back(std::move(j));
+    }
+    const BalanceStrategy st = pool->strategy();
+    pools[name] = {{"strategy", st == BalanceStrategy::kLeastRequest ? "least_request"
+                                : st == BalanceStrategy::kLatency    ? "latency"
+                                                                     : "weighted_round_robin"},
+                   {"panic_threshold_percent", pool->panicThresholdPercent()},
+                   {"targets", std::move(targets)}};
+  }
+  return pools;
+}
+
 } // namespace
 
 void AdminHandler::handle(const HttpRequest& request, HttpResponseWriter& response) {
@@ -90,24 +136,13 @@ void AdminHandler::handle(const HttpRequest& request, HttpResponseWriter& respon
     const auto now = SteadyClock::now();
     json targets = json::object();
     for (const auto& [key, v] : state_.health->views(now)) {
-      const auto wait_ms = v.available_at > now
-                               ? std::chrono::duration_cast<std::chrono::milliseconds>(v.available_at - now).count()
-                               : 0;
-      targets[key] = {{"state", v.ejected ? "ejected" : v.cooling ? "rate_limited" : "available"},
-                      {"available_in_ms", wait_ms},
-                      {"consecutive_failures", v.consecutive_failures},
-                      {"ejections", v.ejections},
-                      {"successes", v.successes},
-                      {"failures", v.failures},
-                      {"rate_limited", v.rate_limited},
-                      {"in_flight", v.in_flight},
-                      {"ewma_ttfb_ms", v.ewma_ttfb_ms}};
+      targets[key] = targetHealthJson(v, now);
     }
     json probes = json::object();
     for (const auto& [provider, healthy] : state_.health->probes()) {
       probes[provider] = healthy ? "healthy" : "unhealthy";
     }
-    reply(200, {{"targets", targets}, {"providers", probes}});
+    reply(200, {{"targets", targets}, {"providers", probes}, {"pools", poolsJson(*state_.runtime(), now)}});
     return;
   }
   const std::string prefix = "/admin/analytics/";

@@ -1,10 +1,10 @@
 #include "ai_proxy.h"
 
 #include "request_probe.h"
+#include "switchyard/upstream/rate_limit.h"
 
 #include <spdlog/spdlog.h>
 
-#include <strings.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -240,27 +240,31 @@ void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseW
 
 void AiProxy::routeCall(sy_operation op, const Runtime& rt, const ModelRoute& first, const HttpRequest& request,
                         HttpResponseWriter& response, CallRecord& record) {
-  // The route, then its fallbacks in order (each once), until one answers.
+  // The route, then its fallbacks in order (each once), until one answers. parent[i] is the
+  // route that listed chain[i]: its fallback_on says which final errors move the call on to it.
   std::vector<const ModelRoute*> chain{&first};
+  std::vector<size_t> parent{0};
   for (size_t i = 0; i < chain.size(); ++i) {
     for (const auto& f : chain[i]->fallbacks) {
       auto it = rt.config->models.find(f);
       if (it != rt.config->models.end() &&
           std::find(chain.begin(), chain.end(), &it->second) == chain.end()) {
         chain.push_back(&it->second);
+        parent.push_back(i);
       }
     }
   }
   std::optional<ApiError> last_error;
   SteadyClock::time_point soonest = SteadyClock::time_point::max();
   bool overflow = false;
-  bool budget_spent = false;
+  bool gave_up = false; // the retry budget or the failover window ended the call
   TargetPool& first_pool = *rt.pools.at(first.name);
   TargetPool::ActiveRequest active(first_pool); // the retry budget is a share of these
-  for (const ModelRoute* route : chain) {
+  for (size_t r = 0; r < chain.size() && !gave_up; ++r) {
+    const ModelRoute* route = chain[r];
     TargetPool& pool = *rt.pools.at(route->name);
     std::vector<size_t> tried;
-    for (uint32_t n = 0; n < route->retry.attempts && !budget_spent; ++n) {
+    for (uint32_t n = 0; n < route->retry.attempts; ++n) {
       const auto now = SteadyClock::now();
       TargetPool::Empty why = TargetPool::Empty::kExhausted;
       auto pick = pool.pick(tried, now, &why);
@@ -269,30 +273,42 @@ void AiProxy::routeCall(sy_operation op, const Runtime& rt, const ModelRoute& fi
         soonest = std::min(soonest, pool.soonestRecovery(now));
         break;
       }
-      tried.push_back(pick->index);
       const bool is_retry = !record.attempts.empty();
-      if (is_retry && !first_pool.tryBeginRetry()) {
-        budget_spent = true; // an outage must not turn into a retry storm
+      // The client named `first`: its window bounds how late another attempt may start.
+      if (is_retry && first.failover_within.count() > 0 && now - record.start > first.failover_within) {
+        gave_up = true; // a slow failure: a second long wait would serve the client worse
         break;
       }
+      if (is_retry && !first_pool.tryBeginRetry()) {
+        gave_up = true; // an outage must not turn into a retry storm
+        break;
+      }
+      tried.push_back(pick->index);
       if (is_retry) {
         backoff(*route, static_cast<uint32_t>(record.attempts.size()));
       }
       AttemptResult result;
       {
         TargetHealth::InFlight in_flight(pool.health(pick->index));
-        result = attempt(op, rt, pool.target(pick->index), request, response, record, route->retry.retry_unsafe);
+        result = attempt(op, rt, *route, pool.target(pick->index), request, response, record);
       }
       if (is_retry) {
         first_pool.endRetry();
       }
       pool.report(pick->index, result.outcome, result.retry_after, SteadyClock::now(),
                   record.attempts.back().ttfb_ms);
-      if (result.kind != AttemptResult::Kind::kRetryable) {
-        if (result.kind == AttemptResult::Kind::kFinal) {
-          sendError(response, record, *result.error);
-        }
+      if (result.kind == AttemptResult::Kind::kAnswered) {
         return;
+      }
+      if (result.kind == AttemptResult::Kind::kFinal) {
+        const bool next_allows =
+            r + 1 < chain.size() && (chain[parent[r + 1]]->fallback_on & fallbackClassOf(result)) != 0;
+        if (!next_allows) {
+          sendError(response, record, *result.error);
+          return;
+        }
+        last_error = result.error;
+        break; // on to the fallback: this pool's other targets would fail the same way
       }
       last_error = result.error;
     }
@@ -318,6 +334,25 @@ void AiProxy::routeCall(sy_operation op, const Runtime& rt, const ModelRoute& fi
   sendError(response, record, *last_error);
 }
 
+uint32_t AiProxy::fallbackClassOf(const AttemptResult& result) {
+  const std::string code = result.error ? result.error->code : std::string();
+  FallbackClass c;
+  if (code == "context_length_exceeded") {
+    c = FallbackClass::kContextLengthExceeded;
+  } else if (code == "content_filter" || code == "content_policy_violation") {
+    c = FallbackClass::kContentFilter;
+  } else if (result.outcome == AttemptOutcome::kTimeout) {
+    c = FallbackClass::kTimeout;
+  } else if (result.outcome == AttemptOutcome::kReset) {
+    c = FallbackClass::kConnectionReset;
+  } else if (result.outcome == AttemptOutcome::kServerError) {
+    c = FallbackClass::kServerError;
+  } else {
+    return 0;
+  }
+  return static_cast<uint32_t>(c);
+}
+
 void AiProxy::backoff(const ModelRoute& route, uint32_t retry) {
   // Fully jittered exponential backoff: uniform in [0, min(max, base * 2^(retry-1))].
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -329,9 +364,10 @@ void AiProxy::backoff(const ModelRoute& route, uint32_t retry) {
   std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, cap)(rng)));
 }
 
-AiProxy::AttemptResult AiProxy::attempt(sy_operation op, const Runtime& rt, const RouteTarget& route_target,
-                                        const HttpRequest& request, HttpResponseWriter& response,
-                                        CallRecord& record, bool retry_unsafe) {
+AiProxy::AttemptResult AiProxy::attempt(sy_operation op, const Runtime& rt, const ModelRoute& route,
+                                        const RouteTarget& route_target, const HttpRequest& request,
+                                        HttpResponseWriter& response, CallRecord& record) {
+  const bool retry_unsafe = route.retry.retry_unsafe;
   const ProviderTarget& target = *rt.providers.at(route_target.provider);
   record.provider = target.config.name;
   record.provider_type = target.config.type;
@@ -367,7 +403,7 @@ AiProxy::AttemptResult AiProxy::attempt(sy_operation op, const Runtime& rt, cons
   }
 
   UpstreamCall call{std::move(spec.method), std::move(spec.path), std::move(spec.headers), std::move(spec.body),
-                    target.config.timeouts};
+                    route.timeouts.over(target.config.timeouts)};
   UpstreamStartResult started = upstream_.start(target.config.base_url, target.config.max_idle_connections, call);
   if (!started.exchange) {
     spdlog::warn("request {}: provider {} failed: {} ({})", record.request_id, record.provider,
@@ -439,7 +475,7 @@ AiProxy::AttemptResult AiProxy::classifyAnswer(int status, const ApiError& error
   if (status == 429) {
     record.flag("RL");
     AttemptResult r = AttemptResult::retryable(AttemptOutcome::kRateLimited, error);
-    r.retry_after = retryAfter(headers);
+    r.retry_after = rateLimitCooldown(headers, std::chrono::system_clock::now());
     return r;
   }
   // 502 and 503 say the upstream did not process the call; 500 and 504 leave it unknown.
@@ -447,35 +483,6 @@ AiProxy::AttemptResult AiProxy::classifyAnswer(int status, const ApiError& error
     return AttemptResult::retryable(AttemptOutcome::kServerError, error);
   }
   return AttemptResult::final(status >= 500 ? AttemptOutcome::kServerError : AttemptOutcome::kClientError, error);
-}
-
-std::optional<std::chrono::milliseconds> AiProxy::retryAfter(const HeaderList& headers) {
-  // retry-after-ms (Azure, OpenAI), retry-after in seconds, x-ratelimit-reset-requests ("1s", "20ms").
-  for (const auto& [name, value] : headers) {
-    if (strcasecmp(name.c_str(), "retry-after-ms") == 0) {
-      char* end = nullptr;
-      double ms = std::strtod(value.c_str(), &end);
-      if (end != value.c_str() && ms >= 0 && ms < 86400000) {
-        return std::chrono::milliseconds(static_cast<int64_t>(ms));
-      }
-    }
-  }
-  for (const auto& [name, value] : headers) {
-    const bool retry_after = strcasecmp(name.c_str(), "retry-after") == 0;
-    const bool reset = strcasecmp(name.c_str(), "x-ratelimit-reset-requests") == 0;
-    if (!retry_after && !reset) {
-      continue;
-    }
-    char* end = nullptr;
-    double v = std::strtod(value.c_str(), &end);
-    if (end == value.c_str() || v < 0 || v > 86400) {
-      continue;
-    }
-    const std::string unit(end);
-    const double ms = unit == "ms" ? v : v * 1000; // bare seconds or "Ns"
-    return std::chrono::milliseconds(static_cast<int64_t>(ms));
-  }
-  return std::nullopt;
 }
 
 AiProxy::AttemptResult AiProxy::relayStream(const ProviderTarget& target, const sy_provider_request& preq,

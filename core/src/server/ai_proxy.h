@@ -45,14 +45,15 @@ private:
   /// Tries the route's targets, then its fallbacks, within each route's retry policy.
   void routeCall(sy_operation op, const Runtime& rt, const ModelRoute& route, const HttpRequest& request,
                  HttpResponseWriter& response, CallRecord& record);
-  AttemptResult attempt(sy_operation op, const Runtime& rt, const RouteTarget& target, const HttpRequest& request,
-                        HttpResponseWriter& response, CallRecord& record, bool retry_unsafe);
+  AttemptResult attempt(sy_operation op, const Runtime& rt, const ModelRoute& route, const RouteTarget& target,
+                        const HttpRequest& request, HttpResponseWriter& response, CallRecord& record);
   AttemptResult relayStream(const ProviderTarget& target, const sy_provider_request& preq, UpstreamExchange& exchange,
                             HttpResponseWriter& response, CallRecord& record);
   static AttemptResult transportFailure(UpstreamFailure failure, CallRecord& record, bool retry_unsafe);
   static AttemptResult classifyAnswer(int status, const ApiError& error, const HeaderList& headers, CallRecord& record,
                                       bool retry_unsafe);
-  static std::optional<std::chrono::milliseconds> retryAfter(const HeaderList& headers);
+  /// The FallbackClass bit of an error the route's retries would return as it is (0: none).
+  static uint32_t fallbackClassOf(const AttemptResult& result);
   static void backoff(const ModelRoute& route, uint32_t retry);
   void finish(CallRecord& record);
 

@@ -133,9 +133,10 @@ class PocoExchange : public UpstreamExchange {
 public:
   PocoExchange(SessionPoolSharedPtr pool, PooledSessionPtr session, size_t max_idle,
                std::istream& body, const Poco::Net::HTTPResponse& response, const UpstreamTimeouts& timeouts,
-               Clock::time_point deadline)
+               Clock::time_point first_data_deadline, Clock::time_point deadline)
       : pool_(std::move(pool)), session_(std::move(session)), max_idle_(max_idle), body_(body),
-        status_(statusCodeOf(response)), idle_(timeouts.idle), deadline_(deadline) {
+        status_(statusCodeOf(response)), idle_(timeouts.idle), first_data_deadline_(first_data_deadline),
+        deadline_(deadline) {
     for (const auto& [name, value] : response) {
       headers_.emplace_back(name, value);
     }
@@ -166,16 +167,29 @@ public:
     if (failure_ != UpstreamFailure::kNone) {
       return Read::kFailed;
     }
-    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
+    const auto now = Clock::now();
+    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now);
     if (remaining.count() <= 0) {
       return fail(UpstreamFailure::kTimeout, "upstream total timeout");
     }
+    // A stream's head comes at once and its first token much later: until body bytes arrive,
+    // the first-byte timeout still runs, so a stream that stalls before its first token is
+    // caught by it rather than by the (often longer) idle timeout.
+    auto wait = std::min(idle_, remaining);
+    if (!got_data_) {
+      const auto first = std::chrono::duration_cast<std::chrono::milliseconds>(first_data_deadline_ - now);
+      if (first.count() <= 0) {
+        return fail(UpstreamFailure::kTimeout, "upstream first byte timeout");
+      }
+      wait = std::min(first, remaining);
+    }
     try {
-      session_->setReceiveTimeout(toTimespan(std::min(idle_, remaining)));
+      session_->setReceiveTimeout(toTimespan(wait));
       if (body_.peek() == std::char_traits<char>::eof()) {
         complete_ = true;
         return Read::kEnd;
       }
+      got_data_ = true;
       char buf[16384];
       std::streamsize n = body_.readsome(buf, sizeof buf);
       out.append(buf, static_cast<size_t>(n));
@@ -201,7 +215,9 @@ private:
   int status_;
   HeaderList headers_;
   std::chrono::milliseconds idle_;
+  Clock::time_point first_data_deadline_;
   Clock::time_point deadline_;
+  bool got_data_ = false;
   bool complete_ = false;
   UpstreamFailure failure_ = UpstreamFailure::kNone;
   std::string message_;
@@ -266,10 +282,11 @@ public:
         if (!os.good()) {
           throw Poco::Net::ConnectionResetException("upstream closed the connection while sending");
         }
+        const auto first_data_deadline = Clock::now() + first_byte;
         Poco::Net::HTTPResponse response;
         std::istream& body = session->http->receiveResponse(response);
         return {std::make_unique<PocoExchange>(pool, std::move(session), static_cast<size_t>(max_idle), body,
-                                               response, call.timeouts, deadline),
+                                               response, call.timeouts, first_data_deadline, deadline),
                 UpstreamFailure::kNone,
                 {}};
       } catch (const Poco::Exception& e) {

@@ -24,6 +24,8 @@ TargetHealth::View TargetHealth::view(SteadyClock::time_point now) const {
   v.ejected = ejected_until_ > now;
   v.cooling = cooling_until_ > now;
   v.available_at = std::max(ejected_until_, cooling_until_);
+  v.ejected_until = ejected_until_;
+  v.cooling_until = cooling_until_;
   v.consecutive_failures = consecutive_failures_;
   v.ejections = ejections_;
   v.successes = successes_;

@@ -88,6 +88,58 @@ TEST(Config, RoutesWithPoolsAndFallbacks) {
             std::string::npos);
 }
 
+TEST(Config, RouteTimeoutsOverrideTheProvidersFieldByField) {
+  GatewayConfig c = parse(R"({
+    "providers": {"a": {"type": "openai", "base_url": "http://a",
+                        "timeouts": {"connect_ms": 700, "first_byte_ms": 9000, "idle_ms": 8000, "total_ms": 90000}}},
+    "models": {"quick": {"provider": "a", "timeouts": {"first_byte_ms": 1500, "total_ms": 4000}},
+               "plain": {"provider": "a"}}})");
+  const UpstreamTimeouts& provider = c.providers.at("a").timeouts;
+  const UpstreamTimeouts quick = c.models.at("quick").timeouts.over(provider);
+  EXPECT_EQ(quick.connect.count(), 700);
+  EXPECT_EQ(quick.first_byte.count(), 1500);
+  EXPECT_EQ(quick.idle.count(), 8000);
+  EXPECT_EQ(quick.total.count(), 4000);
+  const UpstreamTimeouts plain = c.models.at("plain").timeouts.over(provider);
+  EXPECT_EQ(plain.first_byte.count(), 9000);
+  EXPECT_EQ(plain.total.count(), 90000);
+  EXPECT_NE(errorOf(R"({"providers": {"a": {"type": "openai", "base_url": "http://a"}},
+                        "models": {"m": {"provider": "a", "timeouts": {"first_token_ms": 5}}}})")
+                .find("models.m.timeouts: unknown field \"first_token_ms\""),
+            std::string::npos);
+  EXPECT_NE(errorOf(R"({"providers": {"a": {"type": "openai", "base_url": "http://a"}},
+                        "models": {"m": {"provider": "a", "timeouts": {"idle_ms": 0}}}})")
+                .find("models.m.timeouts.idle_ms"),
+            std::string::npos);
+}
+
+TEST(Config, FallbackClassesAndFastFailover) {
+  GatewayConfig c = parse(R"({
+    "providers": {"a": {"type": "openai", "base_url": "http://a"}},
+    "models": {"small": {"provider": "a", "fallbacks": ["big"], "failover_within_ms": 2000,
+                         "fallback_on": ["context_length_exceeded", "content_filter", "timeout"]},
+               "big": {"provider": "a"}}})");
+  const ModelRoute& small = c.models.at("small");
+  EXPECT_EQ(small.fallback_on, static_cast<uint32_t>(FallbackClass::kContextLengthExceeded) |
+                                   static_cast<uint32_t>(FallbackClass::kContentFilter) |
+                                   static_cast<uint32_t>(FallbackClass::kTimeout));
+  EXPECT_EQ(small.failover_within.count(), 2000);
+  EXPECT_EQ(c.models.at("big").fallback_on, 0u); // default: only an exhausted pool falls back
+  EXPECT_EQ(c.models.at("big").failover_within.count(), 0);
+  EXPECT_NE(errorOf(R"({"providers": {"a": {"type": "openai", "base_url": "http://a"}},
+                        "models": {"m": {"provider": "a", "fallback_on": ["teapot"]}}})")
+                .find("unknown error class \"teapot\""),
+            std::string::npos);
+  EXPECT_NE(errorOf(R"({"providers": {"a": {"type": "openai", "base_url": "http://a"}},
+                        "models": {"m": {"provider": "a", "fallback_on": ["rate_limited"]}}})")
+                .find("always falls back"),
+            std::string::npos);
+  EXPECT_NE(errorOf(R"({"providers": {"a": {"type": "openai", "base_url": "http://a"}},
+                        "models": {"m": {"provider": "a", "fallback_on": "timeout"}}})")
+                .find("must be an array"),
+            std::string::npos);
+}
+
 TEST(Config, HealthChecksAreOffUnlessConfigured) {
   GatewayConfig c = parse(R"({"providers": {
     "quiet": {"type": "openai", "base_url": "http://a"},

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -53,6 +54,32 @@ struct UpstreamTimeouts {
   std::chrono::milliseconds first_byte{60000};
   std::chrono::milliseconds idle{60000};
   std::chrono::milliseconds total{600000};
+};
+
+/// A route's own timeouts: each one given replaces its providers' value for the route's attempts.
+struct RouteTimeouts {
+  std::optional<std::chrono::milliseconds> connect;
+  std::optional<std::chrono::milliseconds> first_byte;
+  std::optional<std::chrono::milliseconds> idle;
+  std::optional<std::chrono::milliseconds> total;
+
+  UpstreamTimeouts over(UpstreamTimeouts provider) const {
+    provider.connect = connect.value_or(provider.connect);
+    provider.first_byte = first_byte.value_or(provider.first_byte);
+    provider.idle = idle.value_or(provider.idle);
+    provider.total = total.value_or(provider.total);
+    return provider;
+  }
+};
+
+/// Errors a route's retries return to the client as they are, but which can be told to move
+/// the call on to the route's fallbacks (`fallback_on`). An exhausted pool always falls back.
+enum class FallbackClass : uint32_t {
+  kServerError = 1u << 0,           ///< a 5xx the pool does not retry (500, 504, ...)
+  kTimeout = 1u << 1,               ///< connect, first byte, idle or total timeout
+  kConnectionReset = 1u << 2,       ///< the connection broke, or the answer was malformed
+  kContextLengthExceeded = 1u << 3, ///< the prompt is too long for the model
+  kContentFilter = 1u << 4,         ///< the provider's content filter refused the call
 };
 
 /// Active health checking of a provider instance. Off by default: some providers bill probes.
@@ -124,6 +151,12 @@ struct ModelRoute {
   OutlierPolicy outlier;
   RetryPolicy retry;
   std::vector<std::string> fallbacks; ///< other routes, tried in order when this one fails
+  /// FallbackClass bits: final errors that fall back too (0: only an exhausted pool does).
+  uint32_t fallback_on = 0;
+  /// Retries and fallbacks start only within this long after the call began (0: always);
+  /// after a slow failure the client gets the error rather than a second long wait.
+  std::chrono::milliseconds failover_within{0};
+  RouteTimeouts timeouts;
   BalanceStrategy strategy = BalanceStrategy::kWeightedRoundRobin;
   /// Circuit breaker: requests in flight per target; a full target is skipped, never queued.
   /// LLM streams stay open for minutes, so the default is effectively unbounded (Envoy's 1024

@@ -40,6 +40,8 @@ public:
     bool ejected = false;
     bool cooling = false; ///< rate-limited until available_at
     SteadyClock::time_point available_at{};
+    SteadyClock::time_point ejected_until{};
+    SteadyClock::time_point cooling_until{};
     uint32_t consecutive_failures = 0;
     uint32_t ejections = 0;
     uint64_t successes = 0;
@@ -143,6 +145,11 @@ public:
               SteadyClock::time_point now, std::optional<double> ttfb_ms = std::nullopt);
 
   size_t size() const { return targets_.size(); }
+  uint32_t maxRequestsPerTarget() const { return max_requests_per_target_; }
+  uint32_t panicThresholdPercent() const { return panic_threshold_percent_; }
+  BalanceStrategy strategy() const { return strategy_; }
+  /// What active health checks say about the target's provider (true when not probed).
+  bool probeHealthy(size_t index) const { return probes_[index]->healthy(); }
   const RouteTarget& target(size_t index) const { return targets_[index]; }
   const TargetHealth& health(size_t index) const { return *health_[index]; }
   TargetHealth& health(size_t index) { return *health_[index]; }

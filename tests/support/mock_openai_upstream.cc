@@ -99,7 +99,7 @@ struct MockOpenAiUpstream::State {
   uint64_t release_epoch = 0;  // Bumped by releaseStreams so held streams see a release.
   bool stopping = false;
   int open_streams = 0;
-  int fault_times = 0; // < 0: until cleared
+  int fault_times = 0;  // < 0: until cleared
   Fault fault;
   int faults_injected = 0;
 
@@ -385,8 +385,9 @@ class Handler : public Poco::Net::HTTPRequestHandler {
         }
         if (f.kind == Fault::Kind::kStallMidStream) {
           state_->stall(f.delay);
-        } else if (!writeEvent(out, "{\"id\":\"chatcmpl-mock\",\"choices\":[{\"delta\":{\"content\":")) {
-          return false; // kMalformedChunk: a JSON document cut short
+        } else if (!writeEvent(out,
+                               "{\"id\":\"chatcmpl-mock\",\"choices\":[{\"delta\":{\"content\":")) {
+          return false;  // kMalformedChunk: a JSON document cut short
         }
         if (stopping()) {
           return false;
@@ -438,7 +439,7 @@ class Handler : public Poco::Net::HTTPRequestHandler {
   }
 
   std::shared_ptr<State> state_;
-  std::optional<Fault> stream_fault_; // a stream fault still to come in this request's answer
+  std::optional<Fault> stream_fault_;  // a stream fault still to come in this request's answer
   Poco::Net::StreamSocket* socket_ = nullptr;
 };
 
@@ -464,7 +465,8 @@ struct MockOpenAiUpstream::Server {
 };
 
 namespace {
-std::unique_ptr<Poco::Net::HTTPServer> listen(const std::shared_ptr<State>& state, Poco::ThreadPool& pool,
+std::unique_ptr<Poco::Net::HTTPServer> listen(const std::shared_ptr<State>& state,
+                                              Poco::ThreadPool& pool,
                                               Poco::Net::ServerSocket socket) {
   auto* params = new Poco::Net::HTTPServerParams;
   params->setMaxThreads(150);

@@ -23,12 +23,15 @@ struct RecordedRequest {
 /// A failure the mock injects instead of, or into, its normal answer (see injectFault).
 struct Fault {
   enum class Kind {
-    kStatus,             ///< answer `status` with `body` (JSON) and `headers`: a 5xx, a 429 + Retry-After, ...
-    kSlowFirstByte,      ///< wait `delay` before the response head, then answer normally
-    kResetBeforeHeaders, ///< read the request, then reset the connection (RST) without a byte of answer
-    kResetMidStream,     ///< streams: send `after_events` SSE events, then reset the connection
-    kStallMidStream,     ///< streams: send `after_events` events, then stall for `delay` (0: until released)
-    kMalformedChunk,     ///< streams: send `after_events` events, then one that is not JSON, then carry on
+    kStatus,  ///< answer `status` with `body` (JSON) and `headers`: a 5xx, a 429 + Retry-After, ...
+    kSlowFirstByte,       ///< wait `delay` before the response head, then answer normally
+    kResetBeforeHeaders,  ///< read the request, then reset the connection (RST) without a byte of
+                          ///< answer
+    kResetMidStream,      ///< streams: send `after_events` SSE events, then reset the connection
+    kStallMidStream,      ///< streams: send `after_events` events, then stall for `delay` (0: until
+                          ///< released)
+    kMalformedChunk,      ///< streams: send `after_events` events, then one that is not JSON, then
+                          ///< carry on
   };
   Kind kind = Kind::kStatus;
   int status = 500;
@@ -38,15 +41,20 @@ struct Fault {
   /// SSE events (the role chunk is the first) sent before a stream fault; 0 = right after the head.
   int after_events = 1;
 
-  static Fault httpStatus(int status, std::string body = "", std::map<std::string, std::string> headers = {});
+  static Fault httpStatus(int status, std::string body = "",
+                          std::map<std::string, std::string> headers = {});
   /// 429 with a Retry-After (seconds or an HTTP date) and OpenAI's rate_limit_exceeded body.
   static Fault rateLimited(const std::string& retry_after);
   static Fault slowFirstByte(std::chrono::milliseconds delay);
   static Fault resetBeforeHeaders();
   static Fault resetMidStream(int after_events);
-  static Fault stallMidStream(int after_events, std::chrono::milliseconds delay = std::chrono::milliseconds(0));
+  static Fault stallMidStream(int after_events,
+                              std::chrono::milliseconds delay = std::chrono::milliseconds(0));
   static Fault malformedChunk(int after_events);
-  bool streamOnly() const { return kind == Kind::kResetMidStream || kind == Kind::kStallMidStream || kind == Kind::kMalformedChunk; }
+  bool streamOnly() const {
+    return kind == Kind::kResetMidStream || kind == Kind::kStallMidStream ||
+           kind == Kind::kMalformedChunk;
+  }
 };
 
 /// An HTTP server on 127.0.0.1:<ephemeral> that speaks OpenAI's documented wire format:

@@ -38,18 +38,20 @@ std::chrono::milliseconds capped(double ms) {
 }
 
 /// RFC 9110 IMF-fixdate, the only form servers are required to send.
-std::optional<std::chrono::milliseconds> fromHttpDate(const std::string& text, std::chrono::system_clock::time_point now) {
-  struct tm tm{};
+std::optional<std::chrono::milliseconds> fromHttpDate(const std::string& text,
+                                                      std::chrono::system_clock::time_point now) {
+  struct tm tm {};
   const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
   if (end == nullptr || *end != '\0') {
     return std::nullopt;
   }
   const auto at = std::chrono::system_clock::from_time_t(timegm(&tm));
   // A date in the past means "now": the limit is already over.
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::max(at - now, std::chrono::system_clock::duration::zero()));
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::max(at - now, std::chrono::system_clock::duration::zero()));
 }
 
-} // namespace
+}  // namespace
 
 std::optional<std::chrono::milliseconds> parseResetDuration(std::string_view text) {
   // Trims surrounding blanks; headers sometimes carry them.
@@ -65,7 +67,8 @@ std::optional<std::chrono::milliseconds> parseResetDuration(std::string_view tex
   double total = 0;
   while (!text.empty()) {
     size_t n = 0;
-    while (n < text.size() && (std::isdigit(static_cast<unsigned char>(text[n])) != 0 || text[n] == '.')) {
+    while (n < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[n])) != 0 || text[n] == '.')) {
       ++n;
     }
     auto value = number(text.substr(0, n));
@@ -103,8 +106,8 @@ std::optional<std::chrono::milliseconds> parseResetDuration(std::string_view tex
   return capped(std::ceil(total));
 }
 
-std::optional<std::chrono::milliseconds> rateLimitCooldown(const HeaderList& headers,
-                                                           std::chrono::system_clock::time_point now) {
+std::optional<std::chrono::milliseconds> rateLimitCooldown(
+    const HeaderList& headers, std::chrono::system_clock::time_point now) {
   if (const std::string* v = header(headers, "retry-after-ms")) {
     if (auto ms = number(*v)) {
       return capped(*ms);
@@ -143,4 +146,4 @@ std::optional<std::chrono::milliseconds> rateLimitCooldown(const HeaderList& hea
   return requests ? requests : tokens;
 }
 
-} // namespace switchyard
+}  // namespace switchyard

@@ -21,7 +21,7 @@ std::optional<std::chrono::milliseconds> parseResetDuration(std::string_view tex
  * two when the remaining counts are not given. Capped at a day; empty when none is usable.
  * @param now the wall clock, for an HTTP-date Retry-After.
  */
-std::optional<std::chrono::milliseconds> rateLimitCooldown(const HeaderList& headers,
-                                                           std::chrono::system_clock::time_point now);
+std::optional<std::chrono::milliseconds> rateLimitCooldown(
+    const HeaderList& headers, std::chrono::system_clock::time_point now);
 
-} // namespace switchyard
+}  // namespace switchyard

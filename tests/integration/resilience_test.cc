@@ -569,15 +569,15 @@ TEST_F(ResilienceTest, ARouteTimeoutOverridesItsProviders) {
 
 TEST_F(ResilienceTest, AFastFailureOnlyRouteDoesNotFallBackAfterASlowOne) {
   json config = flakyWithFallback(
-      "eager", {{"failover_within_ms", 500}, {"fallback_on", {"timeout"}}, {"timeouts", {{"first_byte_ms", 800}}}});
+      "eager", {{"failover_within_ms", 700}, {"fallback_on", {"timeout"}}, {"timeouts", {{"first_byte_ms", 1500}}}});
   startGateway(config);
   // A fast failure (an immediate 503) falls back.
   second_.failNext(503, "", 1);
   HttpResult r = chat(userChat("eager"));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.headers["x-switchyard-target"], "mock/upstream-gpt");
-  // A slow one (an 800 ms timeout, past the 500 ms window) is returned as it is.
-  second_.injectFault(Fault::slowFirstByte(std::chrono::milliseconds(3000)), 1);
+  // A slow one (a 1.5 s timeout, past the 700 ms window) is returned as it is.
+  second_.injectFault(Fault::slowFirstByte(std::chrono::milliseconds(4000)), 1);
   r = chat(userChat("eager"));
   EXPECT_EQ(r.status, 504) << r.body;
   EXPECT_EQ(json::parse(r.body)["error"]["code"], "upstream_timeout");

@@ -272,3 +272,66 @@ TEST(MockOpenAiUpstream, DestructorDoesNotHangOnHeldStreams) {
 
 }  // namespace
 }  // namespace switchyard::testing
+
+namespace switchyard::testing {
+namespace {
+
+constexpr const char* kStreamRequest =
+    R"({"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]})";
+
+HttpResult streamFrom(MockOpenAiUpstream& mock) {
+  return httpStream(mock.port(), "/v1/chat/completions", kStreamRequest, {}, [](std::string_view) {});
+}
+
+TEST(MockOpenAiUpstreamFaults, StatusWithHeadersAndSlowFirstByte) {
+  MockOpenAiUpstream mock;
+  mock.injectFault(Fault::rateLimited("3"), 1);
+  auto r = httpRequest(mock.port(), "POST", "/v1/chat/completions", kChat);
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.headers["retry-after"], "3");
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "rate_limit_exceeded");
+  mock.injectFault(Fault::slowFirstByte(std::chrono::milliseconds(300)), 1);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(httpRequest(mock.port(), "POST", "/v1/chat/completions", kChat).status, 200);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(300));
+  EXPECT_EQ(mock.faultsInjected(), 2);
+}
+
+TEST(MockOpenAiUpstreamFaults, StreamFaultsSkipOtherRequestsAndHitStreams) {
+  MockOpenAiUpstream mock;
+  mock.injectFault(Fault::malformedChunk(2), -1);
+  EXPECT_EQ(httpRequest(mock.port(), "POST", "/v1/chat/completions", kChat).status, 200);
+  EXPECT_EQ(mock.faultsInjected(), 0); // not a stream: untouched
+  auto r = streamFrom(mock);
+  auto events = sseData(r.body);
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_TRUE(json::parse(events[1], nullptr, false).is_object());
+  EXPECT_TRUE(json::parse(events[2], nullptr, false).is_discarded()); // the malformed one
+  EXPECT_EQ(events.back(), "[DONE]");                                    // then it carries on
+
+  mock.injectFault(Fault::resetMidStream(2), 1);
+  r = streamFrom(mock);
+  EXPECT_EQ(sseData(r.body).size(), 2u);
+  EXPECT_EQ(r.body.find("[DONE]"), std::string::npos);
+
+  mock.injectFault(Fault::stallMidStream(1, std::chrono::milliseconds(300)), 1);
+  const auto start = std::chrono::steady_clock::now();
+  r = streamFrom(mock);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(300));
+  EXPECT_EQ(sseData(r.body).back(), "[DONE]");
+}
+
+TEST(MockOpenAiUpstreamFaults, ResetBeforeHeadersAndDownThenUp) {
+  MockOpenAiUpstream mock;
+  mock.injectFault(Fault::resetBeforeHeaders(), 1);
+  auto r = httpRequest(mock.port(), "POST", "/v1/chat/completions", kChat);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.status, 0);
+  mock.setDown(true);
+  EXPECT_FALSE(httpRequest(mock.port(), "GET", "/v1/models").ok);
+  mock.setDown(false);
+  EXPECT_EQ(httpRequest(mock.port(), "GET", "/v1/models").status, 200);
+}
+
+}  // namespace
+}  // namespace switchyard::testing

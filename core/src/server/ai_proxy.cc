@@ -5,7 +5,6 @@
 
 #include <spdlog/spdlog.h>
 
-
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <random>

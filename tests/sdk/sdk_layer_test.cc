@@ -19,6 +19,7 @@ struct sy_out_host {
   std::string tenant, app, key_id;
   std::map<std::string, std::string> metadata;
   std::vector<std::string> logs;
+  std::vector<std::string> dropped;
 };
 
 namespace {
@@ -68,6 +69,7 @@ sy_host_api makeHost() {
     o->key_id = s(k);
   };
   h.principal_add_metadata = [](sy_out_host_t* o, sy_str k, sy_str v) { o->metadata[s(k)] = s(v); };
+  h.note_dropped_param = [](sy_out_host_t* o, sy_str n) { o->dropped.push_back(s(n)); };
   return h;
 }
 
@@ -224,7 +226,9 @@ TEST(SdkEntry, HandshakeAndInfo) {
   ASSERT_NE(info, nullptr);
   EXPECT_EQ(info->struct_size, sizeof(sy_plugin_info));
   EXPECT_EQ(info->abi_major, uint32_t{SY_ABI_MAJOR});
-  EXPECT_EQ(info->abi_minor, uint32_t{SY_ABI_MINOR});
+  // The minor the plugin needs, not the one it was built with: 1.1's additions are optional.
+  EXPECT_EQ(info->abi_minor, uint32_t{SY_PLUGIN_ABI_MINOR});
+  EXPECT_EQ(info->abi_minor, 0u);
   EXPECT_EQ(s(info->name), "sdk_layer_test");
   EXPECT_EQ(s(info->version), "0.0.1");
   EXPECT_EQ(info->flags, 0u);
@@ -402,6 +406,31 @@ TEST(SdkHelpers, ViewsAndHeaders) {
   EXPECT_EQ(headers.get("CONTENT-TYPE"), "a");
   EXPECT_EQ(headers.get("content-typ"), "");
   EXPECT_TRUE(headers.get("missing").empty());
+}
+
+}  // namespace
+
+namespace {
+
+// ABI 1.1: noteDroppedParam reaches a 1.1 host, and is skipped on a 1.0 host whose table ends
+// before the field (its struct_size), even if the bytes there happen to be non-zero.
+TEST(SdkOutput, NoteDroppedParamHonoursStructSize) {
+  sy_host_api host = makeHost();
+  sdk::Host::setApi(&host);
+  sy_out_host out;
+  sdk::Output(&out).noteDroppedParam("logprobs");
+  EXPECT_EQ(out.dropped, std::vector<std::string>{"logprobs"});
+
+  host.struct_size = offsetof(sy_host_api, note_dropped_param);  // what a 1.0 host hands out
+  sy_out_host old;
+  sdk::Output(&old).noteDroppedParam("logprobs");
+  EXPECT_TRUE(old.dropped.empty());
+
+  host.struct_size = sizeof(sy_host_api);
+  host.note_dropped_param = nullptr;  // a 1.0 host's zeroed reserved slot
+  sdk::Output(&old).noteDroppedParam("logprobs");
+  EXPECT_TRUE(old.dropped.empty());
+  sdk::Host::setApi(nullptr);
 }
 
 }  // namespace

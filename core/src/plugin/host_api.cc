@@ -1,5 +1,6 @@
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -104,17 +105,58 @@ void hostPrincipalAddMetadata(sy_out_host_t* out, sy_str key, sy_str value) {
     out->principal->metadata.emplace_back(copy(key), copy(value));
   }
 }
+// A name ends up in a response header: only a short token of safe characters is kept, so a
+// plugin can never inject header syntax, and the list stays bounded.
+constexpr size_t kMaxDroppedName = 64;
+constexpr size_t kMaxDroppedParams = 32;
+
+bool validParamName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxDroppedName) {
+    return false;
+  }
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.' || c == '-';
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void hostNoteDroppedParam(sy_out_host_t* out, sy_str name) {
+  if (out == nullptr || out->dropped_params == nullptr || !validParamName(view(name))) {
+    return;
+  }
+  auto& list = *out->dropped_params;
+  if (list.size() >= kMaxDroppedParams ||
+      std::find(list.begin(), list.end(), view(name)) != list.end()) {
+    return;
+  }
+  list.emplace_back(view(name));
+}
 
 const sy_host_api kHostApi = {
     sizeof(sy_host_api), SY_ABI_MAJOR,          SY_ABI_MINOR,       &hostLog,
     &hostLogEnabled,     &hostNowUnixMs,        &hostMonotonicNs,   &hostMetric,
     &hostSetError,       &hostRequestSetMethod, &hostRequestSetPath, &hostRequestAddHeader,
     &hostRequestAppendBody, &hostEmit,          &hostPrincipalSet,  &hostPrincipalAddMetadata,
-    {}};
+    &hostNoteDroppedParam, {}};
 
 } // namespace
 
 const sy_host_api* hostApi() { return &kHostApi; }
+
+std::string joinDroppedParams(const std::vector<std::string>& names) {
+  std::string joined;
+  for (const auto& n : names) {
+    if (!joined.empty()) {
+      joined += ',';
+    }
+    joined += n;
+  }
+  return joined;
+}
 
 std::vector<std::pair<std::string, PluginMetric>> pluginMetricsSnapshot() {
   std::lock_guard lock(metricsMutex());

@@ -391,13 +391,19 @@ AiProxy::AttemptResult AiProxy::attempt(sy_operation op, const Runtime& rt, cons
                            sv(target.config.base_url), sv(target.api_key)};
   UpstreamRequestSpec spec;
   {
+    std::vector<std::string> dropped;
     sy_out_host_t out;
     out.request = &spec;
+    out.dropped_params = &dropped;
     sy_status st = table.build_request(provider.handle(), &preq, &out);
     if (st != SY_OK || out.error) {
       return done(AttemptResult::final(
           AttemptOutcome::kClientError,
           out.error.value_or(ApiError::internal("Provider " + record.provider + " could not build the request"))));
+    }
+    // Per attempt: a fallback to another provider replaces an earlier attempt's list.
+    if (!dropped.empty() || record.attempts.size() > 1) {
+      response.setHeader(kDroppedParamsHeader, joinDroppedParams(dropped));
     }
   }
 

@@ -1,6 +1,6 @@
 /**
  * @file switchyard/abi.h
- * @brief Switchyard plugin ABI v1: the plain C contract between the gateway core and plugins.
+ * @brief Switchyard plugin ABI v1.1: the plain C contract between the gateway core and plugins.
  *
  * Rules that hold for every declaration below:
  * - Only C types cross: no STL type, exception, allocator or longjmp.
@@ -26,7 +26,7 @@ extern "C" {
 #endif
 
 #define SY_ABI_MAJOR 1
-#define SY_ABI_MINOR 0
+#define SY_ABI_MINOR 1
 
 /** Name of the one symbol every plugin library exports. */
 #define SY_PLUGIN_ENTRY_SYMBOL "sy_plugin_entry"
@@ -152,7 +152,17 @@ typedef struct sy_host_api {
   /** Auth authenticate: free metadata about the caller (never secrets). */
   void (*principal_add_metadata)(sy_out_host_t* out, sy_str key, sy_str value);
 
-  void* reserved[8];
+  /* -- ABI 1.1 (in the first reserved slot; NULL on a 1.0 host) -- */
+  /**
+   * Provider build_request: the client sent parameter `name` and the request the plugin built
+   * does not honour it (the provider's documented policy is to drop it). The host lists every
+   * dropped name in the response header `x-switchyard-dropped-params`. Names are top-level
+   * request keys or dotted paths ("image_url.detail"); at most 64 bytes of [A-Za-z0-9_.-].
+   * Calling it outside build_request is ignored. Check for NULL before calling.
+   */
+  void (*note_dropped_param)(sy_out_host_t* out, sy_str name);
+
+  void* reserved[7];
 } sy_host_api;
 
 /* ------------------------------------------------------------------------------------------ */

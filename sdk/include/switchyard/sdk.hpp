@@ -9,12 +9,14 @@
 
 #include <switchyard/abi.h>
 
+#include <cstddef>
 #include <cstring>
 #include <strings.h>
 #include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -112,9 +114,28 @@ public:
       a->principal_add_metadata(out_, str(key), str(value));
     }
   }
+  /// build_request: the client's parameter `name` is not honoured by the request built (ABI 1.1).
+  /// The gateway lists it in the `x-switchyard-dropped-params` response header. On a 1.0 host,
+  /// which has no such service, this does nothing.
+  void noteDroppedParam(std::string_view name) const noexcept {
+    if (auto fn = hostFunction<&sy_host_api::note_dropped_param>(offsetof(sy_host_api, note_dropped_param));
+        fn != nullptr) {
+      fn(out_, str(name));
+    }
+  }
   sy_out_host_t* raw() const noexcept { return out_; }
 
 private:
+  // A host function added in a minor release: present only when the host's table is long
+  // enough to hold it (the ABI's struct_size rule) and the host filled it in.
+  template <auto Member>
+  static auto hostFunction(size_t offset) noexcept -> std::remove_reference_t<decltype(std::declval<sy_host_api>().*Member)> {
+    const sy_host_api* a = Host::api();
+    if (a == nullptr || a->struct_size < offset + sizeof(void*)) {
+      return nullptr;
+    }
+    return a->*Member;
+  }
   void call(void (*sy_host_api::*fn)(sy_out_host_t*, sy_str), std::string_view v) const noexcept {
     if (auto* a = Host::api(); a != nullptr && a->*fn != nullptr) {
       (a->*fn)(out_, str(v));
@@ -375,6 +396,14 @@ template <class T> constexpr sy_component analytics(const char* name, const char
 } // namespace sdk
 } // namespace switchyard
 
+/// The ABI minor a plugin declares it needs. Everything ABI 1.1 added is optional and guarded
+/// by the C++ layer, so by default a plugin built with this SDK still loads on a 1.0 host;
+/// define SY_PLUGIN_ABI_MINOR before including sdk.hpp if the plugin cannot work without a
+/// newer host.
+#ifndef SY_PLUGIN_ABI_MINOR
+#define SY_PLUGIN_ABI_MINOR 0
+#endif
+
 /// Declares the plugin and its components; use once per library, in one .cpp file.
 ///   SY_PLUGIN("openai", "1.0.0", "Switchyard", "OpenAI provider",
 ///             switchyard::sdk::provider<OpenAiProvider>("openai", "OpenAI and compatible APIs"))
@@ -384,7 +413,7 @@ template <class T> constexpr sy_component analytics(const char* name, const char
   const sy_plugin_info sy_plugin_info_ = {                                                        \
       sizeof(sy_plugin_info),                                                                     \
       SY_ABI_MAJOR,                                                                               \
-      SY_ABI_MINOR,                                                                               \
+      SY_PLUGIN_ABI_MINOR,                                                                        \
       ::switchyard::sdk::detail::lit(NAME),                                                       \
       ::switchyard::sdk::detail::lit(VERSION),                                                    \
       ::switchyard::sdk::detail::lit(VENDOR),                                                     \

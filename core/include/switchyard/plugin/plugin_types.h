@@ -48,9 +48,17 @@ struct sy_out_host {
   switchyard::UpstreamRequestSpec* request = nullptr;
   std::vector<switchyard::PluginEvent>* events = nullptr;
   switchyard::Principal* principal = nullptr;
+  /// build_request only: request parameters the provider did not honour (ABI 1.1), deduplicated.
+  std::vector<std::string>* dropped_params = nullptr;
 };
 
 namespace switchyard {
+
+/// The response header that lists the parameters a provider dropped, comma-separated.
+inline constexpr const char* kDroppedParamsHeader = "x-switchyard-dropped-params";
+
+/// "a,b,c" for the header; empty when nothing was dropped.
+std::string joinDroppedParams(const std::vector<std::string>& names);
 
 /// The services table the core hands every plugin (static storage, valid for the process).
 const sy_host_api* hostApi();

@@ -86,6 +86,8 @@ struct FakeOutput {
   HeaderList metadata;
   /// Events emit() refuses with SY_ERR_INVALID_ARG, to test how a plugin copes.
   std::vector<sy_event> refused_events;
+  /// Parameters the plugin reported through note_dropped_param (ABI 1.1), in call order.
+  std::vector<std::string> dropped_params;
 
   sy_out_host_t* handle() { return reinterpret_cast<sy_out_host_t*>(this); }
   static FakeOutput& from(sy_out_host_t* out) { return *reinterpret_cast<FakeOutput*>(out); }
@@ -167,6 +169,7 @@ class FakeHost {
     api_.emit = &FakeHost::onEmit;
     api_.principal_set = &FakeHost::onPrincipalSet;
     api_.principal_add_metadata = &FakeHost::onAddMetadata;
+    api_.note_dropped_param = &FakeHost::onNoteDroppedParam;
     current() = this;
   }
   ~FakeHost() { current() = previous_; }
@@ -290,6 +293,9 @@ class FakeHost {
   }
   static void onAddMetadata(sy_out_host_t* out, sy_str key, sy_str value) {
     FakeOutput::from(out).metadata.emplace_back(toString(key), toString(value));
+  }
+  static void onNoteDroppedParam(sy_out_host_t* out, sy_str name) {
+    FakeOutput::from(out).dropped_params.push_back(toString(name));
   }
 
   sy_host_api api_{};

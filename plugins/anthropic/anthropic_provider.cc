@@ -115,9 +115,13 @@ class AnthropicProvider : public sdk::Provider {
                    "the provider's API key contains control characters");
       return SY_ERR_INVALID_ARG;
     }
+    std::vector<std::string> dropped;
     const Json upstream = toAnthropicRequest(
-        body,
-        RequestOptions{std::string(request.upstream_model), request.stream, default_max_tokens_});
+        body, RequestOptions{std::string(request.upstream_model), request.stream,
+                             default_max_tokens_, &dropped});
+    for (const auto& name : dropped) {
+      out.noteDroppedParam(name);
+    }
 
     out.setMethod("POST");
     out.setPath("/messages");

@@ -19,8 +19,53 @@ bool isNullOr(const Json& body, const char* key, const Json& neutral) {
   return it == body.end() || it->is_null() || *it == neutral;
 }
 
-/// Parameters without an Anthropic equivalent: accepted only at their neutral value (which is
-/// what "not sent" means to OpenAI, so dropping them is exact), otherwise a clear 400.
+/// Parameters that ask for an extra the answer can come without (log probabilities, a stored
+/// copy, a billing tier, a best-effort seed, annotations): dropped, and named to the client in
+/// the gateway's `x-switchyard-dropped-params` header. The generated content means the same.
+void noteDropped(const Json& body, std::vector<std::string>* dropped) {
+  struct Rule {
+    const char* key;
+    Json neutral;
+  };
+  const Rule rules[] = {
+      {"logprobs", false},  {"top_logprobs", 0}, {"seed", nullptr},
+      {"store", false},     {"metadata", nullptr},
+  };
+  auto note = [&](const char* key) {
+    if (dropped != nullptr) {
+      dropped->emplace_back(key);
+    }
+  };
+  for (const Rule& r : rules) {
+    if (!isNullOr(body, r.key, r.neutral)) {
+      note(r.key);
+    }
+  }
+  if (auto t = body.find("service_tier"); t != body.end() && !t->is_null()) {
+    if (*t != "auto" && *t != "default") {
+      note("service_tier");
+    }
+  }
+  // image_url.detail has no counterpart (Anthropic sizes images itself).
+  if (auto m = body.find("messages"); m != body.end() && m->is_array()) {
+    for (const Json& msg : *m) {
+      const auto c = msg.is_object() ? msg.find("content") : msg.end();
+      if (!msg.is_object() || c == msg.end() || !c->is_array()) {
+        continue;
+      }
+      for (const Json& part : *c) {
+        if (part.is_object() && part.contains("image_url") && part["image_url"].is_object() &&
+            part["image_url"].contains("detail")) {
+          note("image_url.detail");
+          return;
+        }
+      }
+    }
+  }
+}
+
+/// Parameters without an Anthropic equivalent that change what is generated: accepted only
+/// at their neutral value (which is what "not sent" means to OpenAI), otherwise a clear 400.
 void rejectUnsupported(const Json& body) {
   struct Rule {
     const char* key;
@@ -32,10 +77,6 @@ void rejectUnsupported(const Json& body) {
       {"frequency_penalty", 0, "Anthropic has no frequency penalty"},
       {"presence_penalty", 0, "Anthropic has no presence penalty"},
       {"logit_bias", Json::object(), "Anthropic has no logit bias"},
-      {"logprobs", false, "Anthropic does not return log probabilities"},
-      {"top_logprobs", 0, "Anthropic does not return log probabilities"},
-      {"seed", nullptr, "Anthropic has no seeded sampling"},
-      {"store", false, "stored completions are an OpenAI feature"},
       {"reasoning_effort", nullptr,
        "Anthropic's extended thinking takes a token budget, not an effort level"},
       {"audio", nullptr, "Anthropic has no audio output"},
@@ -60,11 +101,6 @@ void rejectUnsupported(const Json& body) {
   if (auto m = body.find("modalities"); m != body.end() && !m->is_null()) {
     if (*m != Json::array({"text"})) {
       throw unsupportedParameter("modalities", "Anthropic produces text only");
-    }
-  }
-  if (auto t = body.find("service_tier"); t != body.end() && !t->is_null()) {
-    if (*t != "auto" && *t != "default") {
-      throw unsupportedParameter("service_tier", "OpenAI's tiers have no Anthropic counterpart");
     }
   }
 }
@@ -469,6 +505,7 @@ void translateToolFields(const Json& body, Json& out) {
 Json toAnthropicRequest(const Json& body, const RequestOptions& options) {
   rejectUnknownKeys(body);
   rejectUnsupported(body);
+  noteDropped(body, options.dropped);
 
   Json out = Json::object();
   if (!options.model.empty()) {

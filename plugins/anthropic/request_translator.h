@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common.h"
 
@@ -14,6 +15,8 @@ struct RequestOptions {
   std::string model;           ///< The upstream model name (wins over the client's "model").
   bool stream = false;         ///< The core will read the answer as a stream.
   int64_t default_max_tokens;  ///< Sent when the client gives no max_tokens.
+  /// Receives the client parameters the policy drops (reported to the client by the gateway).
+  std::vector<std::string>* dropped = nullptr;
 };
 
 /// Translates `openai` (a parsed chat completions body) into a Messages API body. Throws

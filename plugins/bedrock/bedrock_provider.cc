@@ -156,6 +156,7 @@ class BedrockProvider : public sdk::Provider {
       throw sdk::invalidRequest("the request body is not valid JSON", "invalid_json");
     }
     const Json converse = toConverseRequest(body);
+    for (const auto& name : droppedParams(body)) out.noteDroppedParam(name);
     std::string model(request.upstream_model);
     if (model.empty() && body.contains("model") && body["model"].is_string()) {
       model = body["model"].get<std::string>();

@@ -290,10 +290,6 @@ void checkNoOpParameters(const Json& body) {
       "presence_penalty", [](const Json& v) { return v.is_number() && v == 0; },
       "no Converse equivalent (0 is accepted)");
   require(
-      "logprobs", [](const Json& v) { return v == false; }, "Converse returns no logprobs");
-  require(
-      "store", [](const Json& v) { return v == false; }, "Bedrock does not store completions");
-  require(
       "response_format",
       [](const Json& v) { return v.is_object() && v.value("type", "") == "text"; },
       "only {\"type\":\"text\"} (Converse has no JSON mode)");
@@ -301,7 +297,7 @@ void checkNoOpParameters(const Json& body) {
 
 // Keys of the OpenAI request this plugin understands. Every other key is refused rather than
 // silently dropped (README.md has the per-parameter table).
-constexpr std::array<std::string_view, 19> kKnownKeys = {"model",
+constexpr std::array<std::string_view, 21> kKnownKeys = {"model",
                                                          "messages",
                                                          "stream",
                                                          "stream_options",
@@ -319,6 +315,8 @@ constexpr std::array<std::string_view, 19> kKnownKeys = {"model",
                                                          "presence_penalty",
                                                          "logprobs",
                                                          "store",
+                                                         "metadata",
+                                                         "service_tier",
                                                          "response_format"};
 
 void checkKnownKeys(const Json& body) {
@@ -346,6 +344,20 @@ std::string clip(std::string s) {
     s += "...";
   }
   return s;
+}
+
+std::vector<std::string> droppedParams(const Json& body) {
+  std::vector<std::string> dropped;
+  if (!body.is_object()) return dropped;
+  if (present(body, "logprobs") && body["logprobs"] != false) dropped.emplace_back("logprobs");
+  if (present(body, "store") && body["store"] != false) dropped.emplace_back("store");
+  if (present(body, "user")) dropped.emplace_back("user");
+  if (present(body, "metadata")) dropped.emplace_back("metadata");
+  if (present(body, "service_tier") && body["service_tier"] != "auto" &&
+      body["service_tier"] != "default") {
+    dropped.emplace_back("service_tier");
+  }
+  return dropped;
 }
 
 Json toConverseRequest(const Json& body) {

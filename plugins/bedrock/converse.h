@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace switchyard::bedrock {
 
@@ -20,6 +21,10 @@ struct ChatOptions {
 /// Builds the Converse request body from an OpenAI chat request. Throws sdk::Error (400) for
 /// input Bedrock cannot express, naming the parameter.
 Json toConverseRequest(const Json& openai);
+
+/// Parameters of a chat request the translation drops rather than refuses: extras the answer
+/// can come without (`logprobs`, `store`, `user`); the gateway reports them to the client.
+std::vector<std::string> droppedParams(const Json& openai);
 
 /// Reads the stream options of an OpenAI chat request (a non-object body gives defaults).
 ChatOptions chatOptions(const Json& openai);

@@ -74,14 +74,19 @@ class CohereProvider : public sdk::Provider {
     switch (request.operation) {
       case SY_OP_CHAT_COMPLETIONS:
         path = "/chat";
-        body = translateChatRequest(in, request.upstream_model, request.stream);
+      {
+        std::vector<std::string> dropped;
+        body = translateChatRequest(in, request.upstream_model, request.stream, &dropped);
+        for (const auto& name : dropped) out.noteDroppedParam(name);
         break;
+      }
       case SY_OP_EMBEDDINGS:
         if (request.stream) {
           throw sdk::invalidRequest("embeddings cannot be streamed", "unsupported_stream");
         }
         path = "/embed";
         body = translateEmbedRequest(in, request.upstream_model, settings_);
+        if (in.contains("user") && !in["user"].is_null()) out.noteDroppedParam("user");
         break;
       default:
         throw sdk::invalidRequest("the cohere provider does not support this operation",

@@ -145,15 +145,21 @@ Json stopSequences(const Json& stop) {
   throw invalidValue("stop", "must be a string or an array of strings");
 }
 
-// Keys with no Cohere equivalent: rejected so the client learns its request is not honoured.
+// Keys with no Cohere equivalent that change what is generated: rejected so the client
+// learns its request is not honoured.
 const std::set<std::string, std::less<>> kRejected = {
-    "logit_bias", "logprobs",         "top_logprobs",      "functions",    "function_call",
-    "audio",      "modalities",       "prediction",        "service_tier", "store",
-    "metadata",   "reasoning_effort", "web_search_options"};
+    "logit_bias", "functions",        "function_call",     "audio", "modalities",
+    "prediction", "reasoning_effort", "web_search_options"};
+
+// Extras the answer can come without (log probabilities, a stored copy, annotations, a
+// billing tier, an end-user id): dropped and named to the client by the gateway.
+const std::set<std::string, std::less<>> kDropped = {"logprobs", "top_logprobs", "store",
+                                                     "metadata", "service_tier", "user"};
 
 }  // namespace
 
-Json translateChatRequest(const Json& in, std::string_view model, bool stream) {
+Json translateChatRequest(const Json& in, std::string_view model, bool stream,
+                          std::vector<std::string>* dropped) {
   Json out = {{"model", std::string(model)}};
   const auto messages = in.find("messages");
   if (messages == in.end() || !messages->is_array() || messages->empty()) {
@@ -192,9 +198,11 @@ Json translateChatRequest(const Json& in, std::string_view model, bool stream) {
     } else if (key == "parallel_tool_calls") {
       if (value == false)
         throw unsupported("parallel_tool_calls", "Cohere cannot disable parallel calls");
-    } else if (key == "user") {
-      // Dropped: an end-user id for OpenAI's abuse monitoring; Cohere has no such field and
-      // the answer does not depend on it.
+    } else if (kDropped.count(key) != 0) {
+      // A neutral value asks for nothing; anything else is reported as not honoured.
+      const bool neutral = value == false || (key == "top_logprobs" && value == 0) ||
+                           (key == "service_tier" && (value == "auto" || value == "default"));
+      if (!neutral && dropped != nullptr) dropped->push_back(key);
     } else if (kRejected.count(key) != 0) {
       throw unsupported(key, "Cohere has no equivalent");
     } else {

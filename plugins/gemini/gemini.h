@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 #include <switchyard/sdk.hpp>
 
 namespace switchyard {
@@ -38,6 +39,10 @@ std::string modelId(std::string_view upstream_model);
 /// null) is sent as `safetySettings`.
 UpstreamRequest buildChatRequest(const Json& body, const std::string& model, bool stream,
                                  const Json& safety_settings);
+
+/// Parameters of a chat body the translation drops rather than refuses: extras the answer can
+/// come without (log probabilities are not translated yet; `user` has no Gemini field).
+std::vector<std::string> droppedChatParams(const Json& body);
 
 /// Translates an embeddings body: one string → embedContent, an array → batchEmbedContents.
 UpstreamRequest buildEmbeddingsRequest(const Json& body, const std::string& model);

@@ -81,6 +81,7 @@ class GeminiProvider : public sdk::Provider {
     switch (request.operation) {
       case SY_OP_CHAT_COMPLETIONS:
         upstream = buildChatRequest(body, model, request.stream, safety_settings_);
+        for (const auto& name : droppedChatParams(body)) out.noteDroppedParam(name);
         break;
       case SY_OP_EMBEDDINGS:
         if (request.stream) {
@@ -88,6 +89,7 @@ class GeminiProvider : public sdk::Provider {
                            "embeddings cannot be streamed");
         }
         upstream = buildEmbeddingsRequest(body, model);
+        if (body.contains("user") && !body["user"].is_null()) out.noteDroppedParam("user");
         break;
       default:
         out.setError(400, "invalid_request_error", "unsupported_operation",

@@ -611,7 +611,11 @@ const std::set<std::string, std::less<>> kChatKeys = {"model",
                                                       "parallel_tool_calls",
                                                       "reasoning_effort",
                                                       "user",
-                                                      "logprobs"};
+                                                      "logprobs",
+                                                      "top_logprobs",
+                                                      "store",
+                                                      "metadata",
+                                                      "service_tier"};
 
 void checkChatKeys(const Json& body) {
   for (const auto& [key, value] : body.items()) {
@@ -621,9 +625,6 @@ void checkChatKeys(const Json& body) {
   }
   if (present(body, "parallel_tool_calls") && body["parallel_tool_calls"] != true) {
     unsupported("parallel_tool_calls", "Gemini cannot be told to make one call at a time");
-  }
-  if (present(body, "logprobs") && body["logprobs"] != false) {
-    unsupported("logprobs", "log probabilities are not translated yet");
   }
 }
 
@@ -642,6 +643,20 @@ std::string modelId(std::string_view upstream_model) {
                      "the gemini provider needs a model id of letters, digits, '-', '.' and '_'");
   }
   return std::string(id);
+}
+
+std::vector<std::string> droppedChatParams(const Json& body) {
+  std::vector<std::string> dropped;
+  if (present(body, "logprobs") && body["logprobs"] != false) dropped.emplace_back("logprobs");
+  if (present(body, "top_logprobs") && body["top_logprobs"] != 0) dropped.emplace_back("top_logprobs");
+  if (present(body, "user")) dropped.emplace_back("user");
+  if (present(body, "store") && body["store"] != false) dropped.emplace_back("store");
+  if (present(body, "metadata")) dropped.emplace_back("metadata");
+  if (present(body, "service_tier") && body["service_tier"] != "auto" &&
+      body["service_tier"] != "default") {
+    dropped.emplace_back("service_tier");
+  }
+  return dropped;
 }
 
 UpstreamRequest buildChatRequest(const Json& body, const std::string& model, bool stream,

@@ -663,7 +663,16 @@ class OpenAiProvider : public sdk::Provider {
       return false;
     }
     for (const auto& param : preset_->drop) {
-      body.erase(param);
+      const auto it = body.find(param);
+      if (it == body.end()) {
+        continue;
+      }
+      // Named to the client, never a silent drop; except stream_options, whose include_usage
+      // the gateway honours itself (see streamUsagePolicy).
+      if (!it->is_null() && param != "stream_options") {
+        out.noteDroppedParam(param);
+      }
+      body.erase(it);
     }
     if (operation == SY_OP_CHAT_COMPLETIONS && !preset_->max_tokens_field.empty()) {
       const std::string& target = preset_->max_tokens_field;

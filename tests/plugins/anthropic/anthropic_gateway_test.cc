@@ -337,5 +337,49 @@ TEST_F(AnthropicGatewayTest, UnsupportedParameterIsA400) {
   EXPECT_EQ(anthropic_.requestCount(), 0u);
 }
 
+// The unsupported-parameters policy end to end: an extra the answer can come without is
+// dropped and named in x-switchyard-dropped-params; a parameter that would change the answer is
+// a 400 naming it, before any upstream call.
+TEST_F(AnthropicGatewayTest, DroppedParametersAreNamedInAHeader) {
+  json req = userChat();
+  req["logprobs"] = true;
+  req["top_logprobs"] = 2;
+  HttpResult r = chat(req);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(r.headers.count("x-switchyard-dropped-params"), 1u);
+  EXPECT_EQ(r.headers.at("x-switchyard-dropped-params"), "logprobs,top_logprobs");
+  ASSERT_EQ(anthropic_.requestCount(), 1u);
+  const json up = json::parse(anthropic_.lastRequest().body);
+  EXPECT_FALSE(up.contains("logprobs"));
+  EXPECT_FALSE(up.contains("top_logprobs"));
+
+  // Streams carry the header too (it is set before the first byte).
+  std::string received;
+  HttpResult s = httpStream(gateway_->port(), "/v1/chat/completions",
+                            [&] { json b = userChat(); b["stream"] = true; b["logprobs"] = true; return b; }().dump(),
+                            authHeaders(), [&](std::string_view bytes) { received.append(bytes); });
+  ASSERT_EQ(s.status, 200) << s.body;
+  EXPECT_EQ(s.headers["x-switchyard-dropped-params"], "logprobs");
+  EXPECT_TRUE(parseSse(received).done);
+
+  // Nothing dropped, no header.
+  HttpResult plain = chat(userChat());
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  EXPECT_EQ(plain.headers.count("x-switchyard-dropped-params"), 0u);
+}
+
+TEST_F(AnthropicGatewayTest, MoreThanOneChoiceIsA400NamingN) {
+  json req = userChat();
+  req["n"] = 2;
+  HttpResult r = chat(req);
+  EXPECT_EQ(r.status, 400) << r.body;
+  const json err = json::parse(r.body)["error"];
+  EXPECT_EQ(err["type"], "invalid_request_error");
+  EXPECT_EQ(err["code"], "unsupported_parameter");
+  EXPECT_NE(err["message"].get<std::string>().find("'n'"), std::string::npos) << err["message"];
+  EXPECT_EQ(r.headers.count("x-switchyard-dropped-params"), 0u);
+  EXPECT_EQ(anthropic_.requestCount(), 0u);
+}
+
 }  // namespace
 }  // namespace switchyard::testing

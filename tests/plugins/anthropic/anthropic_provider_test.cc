@@ -280,11 +280,10 @@ TEST_F(AnthropicProviderTest, RejectsUnsupportedParametersByName) {
   };
   for (const Case& c :
        {Case{"n", 2}, Case{"frequency_penalty", 0.5}, Case{"presence_penalty", -1},
-        Case{"logit_bias", {{"50256", -100}}}, Case{"logprobs", true}, Case{"top_logprobs", 3},
-        Case{"seed", 42}, Case{"store", true}, Case{"reasoning_effort", "high"},
+        Case{"logit_bias", {{"50256", -100}}}, Case{"reasoning_effort", "high"},
         Case{"response_format", {{"type", "json_object"}}}, Case{"modalities", {"text", "audio"}},
         Case{"audio", {{"voice", "alloy"}}}, Case{"prediction", {{"type", "content"}}},
-        Case{"service_tier", "flex"}, Case{"functions", json::array({{{"name", "f"}}})},
+        Case{"functions", json::array({{{"name", "f"}}})},
         Case{"top_k", 5}}) {
     json body = minimal();
     body[c.key] = c.value;
@@ -300,10 +299,42 @@ TEST_F(AnthropicProviderTest, AcceptsNeutralValuesOfUnsupportedParameters) {
   json body = minimal();
   body.update(json::parse(R"({"n":1,"frequency_penalty":0,"presence_penalty":0,"logprobs":false,
     "seed":null,"store":false,"response_format":{"type":"text"},"modalities":["text"],
-    "service_tier":"auto","metadata":{"k":"v"},"stream_options":null})"));
-  const json sent = build(body);
-  EXPECT_EQ(sent, json::parse(R"({"model":"claude-sonnet-4-20250514","max_tokens":4096,
+    "service_tier":"auto","top_logprobs":0,"stream_options":null})"));
+  FakeOutput out;
+  ASSERT_EQ(provider_->buildRequest(chatCall(body.dump()), out), SY_OK) << out.error.message;
+  EXPECT_EQ(json::parse(out.body), json::parse(R"({"model":"claude-sonnet-4-20250514","max_tokens":4096,
                                   "messages":[{"role":"user","content":"Hi"}]})"));
+  // A neutral value asks for nothing, so nothing is reported as dropped.
+  EXPECT_TRUE(out.dropped_params.empty());
+}
+
+// Extras the answer can come without are dropped and named, so the client can tell; the
+// upstream body does not carry them.
+TEST_F(AnthropicProviderTest, DropsAndReportsExtrasItCannotHonour) {
+  struct Case {
+    const char* key;
+    json value;
+  };
+  for (const Case& c : {Case{"logprobs", true}, Case{"top_logprobs", 3}, Case{"seed", 42},
+                        Case{"store", true}, Case{"service_tier", "flex"},
+                        Case{"metadata", {{"k", "v"}}}}) {
+    json body = minimal();
+    body[c.key] = c.value;
+    FakeOutput out;
+    ASSERT_EQ(provider_->buildRequest(chatCall(body.dump()), out), SY_OK) << c.key;
+    const json sent = json::parse(out.body);
+    EXPECT_FALSE(sent.contains(c.key)) << c.key;
+    EXPECT_EQ(out.dropped_params, std::vector<std::string>{c.key});
+  }
+  json body = minimal();
+  body["logprobs"] = true;
+  body["top_logprobs"] = 2;
+  body["messages"] = json::parse(R"([{"role":"user","content":[{"type":"image_url",
+      "image_url":{"url":"https://example.com/a.png","detail":"high"}}]}])");
+  FakeOutput out;
+  ASSERT_EQ(provider_->buildRequest(chatCall(body.dump()), out), SY_OK) << out.error.message;
+  EXPECT_EQ(out.dropped_params,
+            (std::vector<std::string>{"logprobs", "top_logprobs", "image_url.detail"}));
 }
 
 TEST_F(AnthropicProviderTest, RejectsBadInput) {

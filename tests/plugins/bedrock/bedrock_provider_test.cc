@@ -235,7 +235,6 @@ TEST_F(BedrockProviderTest, ParametersMapOrAreRejected) {
     return b;
   };
   expectRejected(with("n", 2), "'n'");
-  expectRejected(with("logprobs", true), "'logprobs'");
   expectRejected(with("seed", 7), "'seed'");
   expectRejected(with("reasoning_effort", "high"), "'reasoning_effort'");
   expectRejected(with("frequency_penalty", 0.5), "'frequency_penalty'");
@@ -250,6 +249,23 @@ TEST_F(BedrockProviderTest, ParametersMapOrAreRejected) {
   built(with("frequency_penalty", 0));
   built(with("logprobs", false));
   built(with("seed", nullptr));
+}
+
+// Extras Converse cannot give are dropped and named to the client, not refused.
+TEST_F(BedrockProviderTest, DropsAndReportsExtras) {
+  json body = simpleChat();
+  body["logprobs"] = true;
+  body["store"] = true;
+  body["user"] = "u-1";
+  FakeOutput out;
+  ASSERT_EQ(provider_->buildRequest(call(body), out), SY_OK) << out.error.message;
+  EXPECT_EQ(out.dropped_params, (std::vector<std::string>{"logprobs", "store", "user"}));
+  body["logprobs"] = false;
+  body["store"] = false;
+  body.erase("user");
+  FakeOutput neutral;
+  ASSERT_EQ(provider_->buildRequest(call(body), neutral), SY_OK) << neutral.error.message;
+  EXPECT_TRUE(neutral.dropped_params.empty());
 }
 
 TEST_F(BedrockProviderTest, ImagesOnlyAsDataUrls) {

@@ -167,9 +167,25 @@ TEST_F(CohereProviderTest, StreamRequestAndMappedOptions) {
     "frequency_penalty":0.5,"stream":true})"));
 }
 
+TEST_F(CohereProviderTest, ExtrasAreDroppedAndReported) {
+  FakeOutput out;
+  ASSERT_EQ(provider_->buildRequest(
+                chatCall(R"({"messages":[{"role":"user","content":"hi"}],"logprobs":true,
+                  "top_logprobs":2,"store":true,"user":"u-1","service_tier":"auto"})"),
+                out),
+            SY_OK)
+      << out.error.message;
+  const auto sent = nlohmann::json::parse(out.body);
+  for (const char* k : {"logprobs", "top_logprobs", "store", "user", "service_tier"}) {
+    EXPECT_FALSE(sent.contains(k)) << k;
+  }
+  // service_tier "auto" is what not sending it means: nothing to report.
+  EXPECT_EQ(out.dropped_params, (std::vector<std::string>{"logprobs", "top_logprobs", "store", "user"}));
+}
+
 TEST_F(CohereProviderTest, UnsupportedParametersAreRefusedByName) {
   for (const char* param :
-       {R"("logit_bias":{"1":2})", R"("logprobs":true)", R"("n":2)", R"("store":true)",
+       {R"("logit_bias":{"1":2})", R"("n":2)", R"("reasoning_effort":"high")",
         R"("parallel_tool_calls":false)",
         R"("tool_choice":{"type":"function","function":{"name":"f"}})", R"("something_new":1)"}) {
     const std::string body =

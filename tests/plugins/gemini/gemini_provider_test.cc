@@ -304,6 +304,22 @@ struct BadInput {
   const char* mentions;  // the parameter the message must name
 };
 
+// Log probabilities are not translated yet and `user` has no Gemini field: both are dropped
+// and named to the client rather than refused.
+TEST_F(GeminiProviderTest, DropsAndReportsExtras) {
+  FakeOutput out;
+  ASSERT_EQ(provider_->buildRequest(chatCall(R"({"messages":[{"role":"user","content":"hi"}],
+      "logprobs":true,"top_logprobs":2,"user":"u-1"})"), out),
+            SY_OK)
+      << out.error.message;
+  EXPECT_EQ(out.dropped_params, (std::vector<std::string>{"logprobs", "top_logprobs", "user"}));
+  FakeOutput neutral;
+  ASSERT_EQ(provider_->buildRequest(chatCall(R"({"messages":[{"role":"user","content":"hi"}],
+      "logprobs":false})"), neutral),
+            SY_OK);
+  EXPECT_TRUE(neutral.dropped_params.empty());
+}
+
 TEST_F(GeminiProviderTest, RejectsUnsupportedAndInvalidChatInput) {
   const std::string user = R"("messages":[{"role":"user","content":"hi"}])";
   const std::vector<std::pair<std::string, BadInput>> cases = {
@@ -311,7 +327,6 @@ TEST_F(GeminiProviderTest, RejectsUnsupportedAndInvalidChatInput) {
        {"", "unsupported_parameter", "logit_bias"}},
       {"{" + user + R"(,"parallel_tool_calls":false})",
        {"", "unsupported_parameter", "parallel_tool_calls"}},
-      {"{" + user + R"(,"logprobs":true})", {"", "unsupported_parameter", "logprobs"}},
       {"{" + user + R"(,"reasoning_effort":"minimal"})",
        {"", "unsupported_parameter", "reasoning_effort"}},
       {"{" + user + R"(,"response_format":{"type":"xml"}})",

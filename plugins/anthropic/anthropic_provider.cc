@@ -116,9 +116,9 @@ class AnthropicProvider : public sdk::Provider {
       return SY_ERR_INVALID_ARG;
     }
     std::vector<std::string> dropped;
-    const Json upstream = toAnthropicRequest(
-        body, RequestOptions{std::string(request.upstream_model), request.stream,
-                             default_max_tokens_, &dropped});
+    const Json upstream =
+        toAnthropicRequest(body, RequestOptions{std::string(request.upstream_model), request.stream,
+                                                default_max_tokens_, &dropped});
     for (const auto& name : dropped) {
       out.noteDroppedParam(name);
     }

@@ -28,8 +28,8 @@ void noteDropped(const Json& body, std::vector<std::string>* dropped) {
     Json neutral;
   };
   const Rule rules[] = {
-      {"logprobs", false},  {"top_logprobs", 0}, {"seed", nullptr},
-      {"store", false},     {"metadata", nullptr},
+      {"logprobs", false}, {"top_logprobs", 0},   {"seed", nullptr},
+      {"store", false},    {"metadata", nullptr},
   };
   auto note = [&](const char* key) {
     if (dropped != nullptr) {

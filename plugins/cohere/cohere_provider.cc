@@ -74,12 +74,12 @@ class CohereProvider : public sdk::Provider {
     switch (request.operation) {
       case SY_OP_CHAT_COMPLETIONS:
         path = "/chat";
-      {
-        std::vector<std::string> dropped;
-        body = translateChatRequest(in, request.upstream_model, request.stream, &dropped);
-        for (const auto& name : dropped) out.noteDroppedParam(name);
-        break;
-      }
+        {
+          std::vector<std::string> dropped;
+          body = translateChatRequest(in, request.upstream_model, request.stream, &dropped);
+          for (const auto& name : dropped) out.noteDroppedParam(name);
+          break;
+        }
       case SY_OP_EMBEDDINGS:
         if (request.stream) {
           throw sdk::invalidRequest("embeddings cannot be streamed", "unsupported_stream");

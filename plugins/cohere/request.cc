@@ -148,8 +148,8 @@ Json stopSequences(const Json& stop) {
 // Keys with no Cohere equivalent that change what is generated: rejected so the client
 // learns its request is not honoured.
 const std::set<std::string, std::less<>> kRejected = {
-    "logit_bias", "functions",        "function_call",     "audio", "modalities",
-    "prediction", "reasoning_effort", "web_search_options"};
+    "logit_bias", "functions",  "function_call",    "audio",
+    "modalities", "prediction", "reasoning_effort", "web_search_options"};
 
 // Extras the answer can come without (log probabilities, a stored copy, annotations, a
 // billing tier, an end-user id): dropped and named to the client by the gateway.

@@ -2,9 +2,8 @@
 #pragma once
 
 #include <string>
-#include <vector>
-
 #include <string_view>
+#include <vector>
 
 #include "common.h"
 

@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-#include <vector>
 #include <switchyard/sdk.hpp>
+#include <vector>
 
 namespace switchyard {
 namespace gemini {

@@ -648,7 +648,8 @@ std::string modelId(std::string_view upstream_model) {
 std::vector<std::string> droppedChatParams(const Json& body) {
   std::vector<std::string> dropped;
   if (present(body, "logprobs") && body["logprobs"] != false) dropped.emplace_back("logprobs");
-  if (present(body, "top_logprobs") && body["top_logprobs"] != 0) dropped.emplace_back("top_logprobs");
+  if (present(body, "top_logprobs") && body["top_logprobs"] != 0)
+    dropped.emplace_back("top_logprobs");
   if (present(body, "user")) dropped.emplace_back("user");
   if (present(body, "store") && body["store"] != false) dropped.emplace_back("store");
   if (present(body, "metadata")) dropped.emplace_back("metadata");

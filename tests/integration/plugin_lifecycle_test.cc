@@ -127,9 +127,12 @@ TEST_F(PluginLifecycleTest, MismatchedAndBrokenLibrariesAreRefusedWithReasons) {
     errors[std::filesystem::path(e["path"].get<std::string>()).filename()] = e["error"];
   }
   ASSERT_EQ(errors.size(), 4u);
-  EXPECT_NE(errors["libabi_major.so"].find("host speaks ABI 1." + std::to_string(SY_ABI_MINOR)), std::string::npos) << errors["libabi_major.so"];
-  EXPECT_NE(errors["libabi_minor.so"].find("needs ABI 1." + std::to_string(SY_ABI_MINOR + 1) + ", host provides 1." +
-                                            std::to_string(SY_ABI_MINOR)), std::string::npos)
+  EXPECT_NE(errors["libabi_major.so"].find("host speaks ABI 1." + std::to_string(SY_ABI_MINOR)),
+            std::string::npos)
+      << errors["libabi_major.so"];
+  EXPECT_NE(errors["libabi_minor.so"].find("needs ABI 1." + std::to_string(SY_ABI_MINOR + 1) +
+                                           ", host provides 1." + std::to_string(SY_ABI_MINOR)),
+            std::string::npos)
       << errors["libabi_minor.so"];
   EXPECT_NE(errors["libmissing_entry.so"].find("sy_plugin_entry"), std::string::npos);
   EXPECT_NE(errors["libinit_fail.so"].find("failed to initialise"), std::string::npos);

@@ -76,7 +76,8 @@ TEST(AbiLayout, ScalarTypes) {
 // ABI 1.1 took the first reserved slot of sy_host_api, so the table did not grow and a 1.0
 // host's zeroed slot reads as NULL to a 1.1 plugin.
 TEST(AbiLayout, MinorOneKeepsTheHostTableSize) {
-  EXPECT_EQ(offsetof(sy_host_api, note_dropped_param), offsetof(sy_host_api, principal_add_metadata) + sizeof(void*));
+  EXPECT_EQ(offsetof(sy_host_api, note_dropped_param),
+            offsetof(sy_host_api, principal_add_metadata) + sizeof(void*));
   EXPECT_EQ(sizeof(sy_host_api::reserved) / sizeof(void*), 7u);
   sy_host_api zeroed{};
   EXPECT_EQ(zeroed.note_dropped_param, nullptr);

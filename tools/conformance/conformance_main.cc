@@ -7,7 +7,6 @@
 /// here instead of in a gateway. See docs/sdk.md, "Conformance".
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
-
 #include <strings.h>
 #include <unistd.h>
 
@@ -92,7 +91,9 @@ std::string readFile(const std::filesystem::path& p) {
   return ss.str();
 }
 
-sy_str sv(std::string_view s) { return sy_str{s.data(), s.size()}; }
+sy_str sv(std::string_view s) {
+  return sy_str{s.data(), s.size()};
+}
 
 // Everything the plugin logs through the host goes to spdlog; it is captured to look for secrets.
 std::ostringstream g_log;
@@ -120,9 +121,15 @@ class ProviderUnderTest {
   sy_provider_request request(const std::string& body, bool stream,
                               std::optional<std::string_view> api_key = std::nullopt) {
     body_ = body;
-    return sy_provider_request{sizeof(sy_provider_request), SY_OP_CHAT_COMPLETIONS, stream,
-                               sv("conformance-req-1"), sv(body_), sv(o_.model), sv(o_.model),
-                               sv(o_.base_url), sv(api_key.value_or(o_.api_key))};
+    return sy_provider_request{sizeof(sy_provider_request),
+                               SY_OP_CHAT_COMPLETIONS,
+                               stream,
+                               sv("conformance-req-1"),
+                               sv(body_),
+                               sv(o_.model),
+                               sv(o_.model),
+                               sv(o_.base_url),
+                               sv(api_key.value_or(o_.api_key))};
   }
 
   Built build(const std::string& body, bool stream = false,
@@ -141,7 +148,8 @@ class ProviderUnderTest {
     Parsed p;
     sy_provider_request r = request(request_body, false);
     const std::vector<sy_header> headers = {{sv("content-type"), sv("application/json")}};
-    sy_upstream_response resp{sizeof(sy_upstream_response), status, headers.data(), headers.size(), sv(body)};
+    sy_upstream_response resp{sizeof(sy_upstream_response), status, headers.data(), headers.size(),
+                              sv(body)};
     sy_out_host_t out;
     out.events = &p.events;
     p.status = table_.parse_response(instance_->handle(), &r, &resp, &out);
@@ -155,7 +163,8 @@ class ProviderUnderTest {
     Parsed p;
     sy_provider_request r = request(request_body, true);
     const std::vector<sy_header> headers = {{sv("content-type"), sv(o_.stream_content_type)}};
-    sy_upstream_response resp{sizeof(sy_upstream_response), 200, headers.data(), headers.size(), sy_str{}};
+    sy_upstream_response resp{sizeof(sy_upstream_response), 200, headers.data(), headers.size(),
+                              sy_str{}};
     void* handle = nullptr;
     p.status = table_.stream_open(instance_->handle(), &r, &resp, &handle);
     if (p.status != SY_OK || handle == nullptr) {
@@ -214,7 +223,8 @@ void checkBuild(ProviderUnderTest& p, const Options& o) {
   check(!b.spec.body.empty() || b.spec.method == "GET", "the upstream body is set");
   const std::string& secret = o.secret.empty() ? o.api_key : o.secret;
   const std::string& pub = o.key_public.empty() ? secret : o.key_public;
-  check(b.spec.body.find(secret) == std::string::npos, "the provider credential is not in the body");
+  check(b.spec.body.find(secret) == std::string::npos,
+        "the provider credential is not in the body");
   if (!o.key_header.empty()) {
     bool in_declared = false;
     bool elsewhere = b.spec.path.find(secret) != std::string::npos;
@@ -239,8 +249,8 @@ void checkBuild(ProviderUnderTest& p, const Options& o) {
   // Hostile bodies: an error, never a crash or an escaped exception. A body that is not a
   // JSON object must be refused; an object of the wrong shape may be refused or, by a
   // pass-through provider, forwarded for the upstream to judge, but then as valid JSON.
-  const std::vector<std::string> not_objects = {"", "{", "[]", "null", "\"x\"",
-                                                std::string(1 << 16, '[')};
+  const std::vector<std::string> not_objects = {"",     "{",     "[]",
+                                                "null", "\"x\"", std::string(1 << 16, '[')};
   for (const auto& body : not_objects) {
     Built e = p.build(body);
     const bool refused = e.status != SY_OK || e.error;
@@ -271,7 +281,8 @@ void checkBuild(ProviderUnderTest& p, const Options& o) {
     const Built without = p.build(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
     const bool honoured = without.spec.body != n.spec.body || without.spec.path != n.spec.path;
     const bool reported = std::find(n.dropped.begin(), n.dropped.end(), "n") != n.dropped.end();
-    check(honoured || reported, "an accepted parameter is forwarded, mapped or reported as dropped (n=3)");
+    check(honoured || reported,
+          "an accepted parameter is forwarded, mapped or reported as dropped (n=3)");
   }
   for (const auto& name : n.dropped) {
     check(!name.empty() && name.size() <= 64, "dropped parameter names are short tokens: " + name);
@@ -286,7 +297,8 @@ void checkEvents(const Parsed& p, const std::string& what) {
     if (e.kind == SY_EVENT_CHUNK || e.kind == SY_EVENT_RESPONSE || e.kind == SY_EVENT_USAGE) {
       const json j = json::parse(e.payload, nullptr, false);
       if (!j.is_object()) {
-        check(false, what + ": every chunk/response/usage payload is one JSON object", clip(e.payload));
+        check(false, what + ": every chunk/response/usage payload is one JSON object",
+              clip(e.payload));
         return;
       }
       if (e.kind == SY_EVENT_USAGE) {
@@ -315,19 +327,26 @@ void checkEvents(const Parsed& p, const std::string& what) {
 void checkParse(ProviderUnderTest& p, const Options& o) {
   std::cout << "parse_response\n";
   // Not a JSON object at all: for a 2xx this must be an error, never an answer.
-  const std::vector<std::string> garbage = {"", "{", "null", "[]", "<html>502</html>",
-                                            std::string(1 << 16, '{'), std::string("\x00\x01\xff", 3)};
+  const std::vector<std::string> garbage = {"",
+                                            "{",
+                                            "null",
+                                            "[]",
+                                            "<html>502</html>",
+                                            std::string(1 << 16, '{'),
+                                            std::string("\x00\x01\xff", 3)};
   // A JSON object of the wrong shape: only "no crash, well-framed output" is required, since a
   // pass-through provider may legitimately forward an object it does not interpret.
   const std::vector<std::string> odd = {"{\"choices\":\"x\"}", "{\"error\":5}", "{}"};
   for (uint32_t status : {200u, 400u, 401u, 429u, 500u, 503u}) {
     for (const auto& body : garbage) {
       Parsed r = p.parse(kChat, status, body);
-      const bool answered = std::any_of(r.events.begin(), r.events.end(),
-                                        [](const PluginEvent& e) { return e.kind == SY_EVENT_RESPONSE; });
+      const bool answered = std::any_of(r.events.begin(), r.events.end(), [](const PluginEvent& e) {
+        return e.kind == SY_EVENT_RESPONSE;
+      });
       const std::string what = "HTTP " + std::to_string(status) + " with a malformed body";
       if (status >= 400) {
-        check(isClientOrServerError(r.error) && !answered, what + " becomes an error: " + clip(body, 16),
+        check(isClientOrServerError(r.error) && !answered,
+              what + " becomes an error: " + clip(body, 16),
               r.error ? "status " + std::to_string(r.error->status) : "no error set");
       } else {
         check((r.status != SY_OK || r.error) && !answered,
@@ -339,7 +358,8 @@ void checkParse(ProviderUnderTest& p, const Options& o) {
     for (const auto& body : odd) {
       Parsed r = p.parse(kChat, status, body);
       if (status >= 400) {
-        check(isClientOrServerError(r.error), "HTTP " + std::to_string(status) + " is an error: " + body,
+        check(isClientOrServerError(r.error),
+              "HTTP " + std::to_string(status) + " is an error: " + body,
               r.error ? "status " + std::to_string(r.error->status) : "no error set");
       }
       checkEvents(r, "parse " + std::to_string(status) + " " + body);
@@ -348,7 +368,8 @@ void checkParse(ProviderUnderTest& p, const Options& o) {
   if (o.response_file) {
     const std::string body = readFile(*o.response_file);
     Parsed r = p.parse(kChat, 200, body);
-    check(r.status == SY_OK && !r.error, "the golden answer parses", r.error ? r.error->message : "");
+    check(r.status == SY_OK && !r.error, "the golden answer parses",
+          r.error ? r.error->message : "");
     const PluginEvent* resp = nullptr;
     bool usage = false;
     for (const auto& e : r.events) {
@@ -388,7 +409,8 @@ Assembled assemble(const Parsed& p) {
     if (!c.contains("choices") || !c["choices"].is_array()) continue;
     for (const auto& ch : c["choices"]) {
       const json d = ch.value("delta", json::object());
-      if (d.contains("content") && d["content"].is_string()) a.text += d["content"].get<std::string>();
+      if (d.contains("content") && d["content"].is_string())
+        a.text += d["content"].get<std::string>();
       if (!d.contains("tool_calls") || !d["tool_calls"].is_array()) continue;
       for (const auto& t : d["tool_calls"]) {
         if (!t.contains("index") || !t["index"].is_number_integer()) {
@@ -400,15 +422,18 @@ Assembled assemble(const Parsed& p) {
         auto it = a.tools.find(i);
         if (it == a.tools.end()) {
           if (!t.contains("id") || !fn.contains("name")) {
-            a.problem = "the first delta of tool call " + std::to_string(i) + " lacks id or function.name";
+            a.problem =
+                "the first delta of tool call " + std::to_string(i) + " lacks id or function.name";
           }
-          a.tools[i] = {{"id", t.value("id", "")}, {"name", fn.value("name", "")}, {"arguments", ""}};
+          a.tools[i] = {
+              {"id", t.value("id", "")}, {"name", fn.value("name", "")}, {"arguments", ""}};
           it = a.tools.find(i);
         } else if (t.contains("id") && t["id"] != it->second["id"]) {
           a.problem = "tool call " + std::to_string(i) + " changed its id mid-stream";
         }
         if (fn.contains("arguments") && fn["arguments"].is_string()) {
-          it->second["arguments"] = it->second["arguments"].get<std::string>() + fn["arguments"].get<std::string>();
+          it->second["arguments"] =
+              it->second["arguments"].get<std::string>() + fn["arguments"].get<std::string>();
         }
       }
     }
@@ -418,9 +443,10 @@ Assembled assemble(const Parsed& p) {
 
 void checkStream(ProviderUnderTest& p, const Options& o) {
   std::cout << "stream_open / stream_data / stream_end\n";
-  const std::vector<std::string> garbage = {"data: {not json\n\n", std::string("\x00\x00\x00\x10garbage", 11),
-                                            "event: error\ndata: {\"error\":{\"message\":\"x\"}}\n\n",
-                                            std::string(1 << 16, 'a'), "data: [DONE]\n\n"};
+  const std::vector<std::string> garbage = {
+      "data: {not json\n\n", std::string("\x00\x00\x00\x10garbage", 11),
+      "event: error\ndata: {\"error\":{\"message\":\"x\"}}\n\n", std::string(1 << 16, 'a'),
+      "data: [DONE]\n\n"};
   for (const auto& bytes : garbage) {
     for (size_t piece : {size_t{0}, size_t{1}}) {
       Parsed r = p.stream(kChat, bytes, piece);
@@ -453,8 +479,9 @@ void checkStream(ProviderUnderTest& p, const Options& o) {
     // Framing must not depend on how the bytes were split.
     for (size_t piece : {size_t{1}, size_t{7}}) {
       const Assembled b = assemble(p.stream(kChat, bytes, piece));
-      check(b.text == a.text && b.tools == a.tools && b.done == a.done,
-            "the same stream split every " + std::to_string(piece) + " bytes gives the same result");
+      check(
+          b.text == a.text && b.tools == a.tools && b.done == a.done,
+          "the same stream split every " + std::to_string(piece) + " bytes gives the same result");
     }
     // Cut short: stream_end reports an error or ends without DONE, never claims completion.
     const Parsed cut = p.stream(kChat, bytes.substr(0, bytes.size() / 2), 0);
@@ -474,25 +501,27 @@ bool secretLeaked(const std::string& secret, std::string* where) {
 }
 
 int run(const Options& o) {
-  spdlog::set_default_logger(
-      std::make_shared<spdlog::logger>("conformance", std::make_shared<spdlog::sinks::ostream_sink_mt>(g_log)));
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "conformance", std::make_shared<spdlog::sinks::ostream_sink_mt>(g_log)));
   spdlog::set_level(spdlog::level::trace);
 
-  std::cout << "switchyard-conformance " << o.plugin.string() << " (host ABI " << SY_ABI_MAJOR << "."
-            << SY_ABI_MINOR << ")\n";
-  const auto cache = std::filesystem::temp_directory_path() /
-                     ("sy-conformance-" + std::to_string(::getpid()));
+  std::cout << "switchyard-conformance " << o.plugin.string() << " (host ABI " << SY_ABI_MAJOR
+            << "." << SY_ABI_MINOR << ")\n";
+  const auto cache =
+      std::filesystem::temp_directory_path() / ("sy-conformance-" + std::to_string(::getpid()));
   std::filesystem::create_directories(cache);
   std::string error;
   std::cout << "handshake\n";
   PluginGenerationSharedPtr gen = PluginLoader::load(o.plugin, cache, 1, &error);
-  check(gen != nullptr, "the library loads through the gateway's loader (ABI handshake, tables)", error);
+  check(gen != nullptr, "the library loads through the gateway's loader (ABI handshake, tables)",
+        error);
   if (!gen) return 1;
   check(!gen->name().empty() && !gen->version().empty(), "the plugin names itself and its version");
 
   std::vector<const ComponentInfo*> providers;
   for (const auto& c : gen->components()) {
-    if (c.kind == SY_KIND_PROVIDER && (o.component.empty() || c.name == o.component)) providers.push_back(&c);
+    if (c.kind == SY_KIND_PROVIDER && (o.component.empty() || c.name == o.component))
+      providers.push_back(&c);
   }
   check(!providers.empty(), "the library offers a provider component" +
                                 (o.component.empty() ? std::string() : " named " + o.component));
@@ -514,23 +543,25 @@ int run(const Options& o) {
     checkParse(p, o);
     checkStream(p, o);
     std::string where;
-    check(!secretLeaked(o.secret.empty() ? o.api_key : o.secret, &where), "the credential never appears in logs", where);
+    check(!secretLeaked(o.secret.empty() ? o.api_key : o.secret, &where),
+          "the credential never appears in logs", where);
   }
   gen.reset();
   providers.clear();
   PluginLoader::reapDeferred();
   std::error_code ec;
   std::filesystem::remove_all(cache, ec);
-  std::cout << (g_failures == 0 ? "PASS" : "FAIL") << ": " << g_checks - g_failures << "/" << g_checks
-            << " checks passed\n";
+  std::cout << (g_failures == 0 ? "PASS" : "FAIL") << ": " << g_checks - g_failures << "/"
+            << g_checks << " checks passed\n";
   return g_failures == 0 ? 0 : 1;
 }
 
 void usage() {
-  std::cerr << "usage: switchyard-conformance PLUGIN.so [--component NAME] [--config JSON]\n"
-               "         [--base-url URL] [--model NAME] [--api-key KEY] [--secret S]\n"
-               "         [--key-header NAME] [--key-public TEXT] [--response FILE] [--stream FILE]\n"
-               "         [--stream-content-type TYPE]\n";
+  std::cerr
+      << "usage: switchyard-conformance PLUGIN.so [--component NAME] [--config JSON]\n"
+         "         [--base-url URL] [--model NAME] [--api-key KEY] [--secret S]\n"
+         "         [--key-header NAME] [--key-public TEXT] [--response FILE] [--stream FILE]\n"
+         "         [--stream-content-type TYPE]\n";
 }
 
 }  // namespace
@@ -548,21 +579,33 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--component") o.component = next();
-    else if (a == "--config") o.config = next();
-    else if (a == "--base-url") o.base_url = next();
-    else if (a == "--model") o.model = next();
-    else if (a == "--api-key") o.api_key = next();
-    else if (a == "--secret") o.secret = next();
-    else if (a == "--key-header") o.key_header = next();
-    else if (a == "--key-public") o.key_public = next();
-    else if (a == "--response") o.response_file = next();
-    else if (a == "--stream") o.stream_file = next();
-    else if (a == "--stream-content-type") o.stream_content_type = next();
+    if (a == "--component")
+      o.component = next();
+    else if (a == "--config")
+      o.config = next();
+    else if (a == "--base-url")
+      o.base_url = next();
+    else if (a == "--model")
+      o.model = next();
+    else if (a == "--api-key")
+      o.api_key = next();
+    else if (a == "--secret")
+      o.secret = next();
+    else if (a == "--key-header")
+      o.key_header = next();
+    else if (a == "--key-public")
+      o.key_public = next();
+    else if (a == "--response")
+      o.response_file = next();
+    else if (a == "--stream")
+      o.stream_file = next();
+    else if (a == "--stream-content-type")
+      o.stream_content_type = next();
     else if (a == "-h" || a == "--help") {
       switchyard::conformance::usage();
       return 0;
-    } else if (o.plugin.empty() && a.rfind("--", 0) != 0) o.plugin = a;
+    } else if (o.plugin.empty() && a.rfind("--", 0) != 0)
+      o.plugin = a;
     else {
       switchyard::conformance::usage();
       return 2;

@@ -118,7 +118,8 @@ public:
   /// The gateway lists it in the `x-switchyard-dropped-params` response header. On a 1.0 host,
   /// which has no such service, this does nothing.
   void noteDroppedParam(std::string_view name) const noexcept {
-    if (auto fn = hostFunction<&sy_host_api::note_dropped_param>(offsetof(sy_host_api, note_dropped_param));
+    if (auto fn = hostFunction<&sy_host_api::note_dropped_param>(
+            offsetof(sy_host_api, note_dropped_param));
         fn != nullptr) {
       fn(out_, str(name));
     }
@@ -126,16 +127,17 @@ public:
   sy_out_host_t* raw() const noexcept { return out_; }
 
 private:
-  // A host function added in a minor release: present only when the host's table is long
-  // enough to hold it (the ABI's struct_size rule) and the host filled it in.
-  template <auto Member>
-  static auto hostFunction(size_t offset) noexcept -> std::remove_reference_t<decltype(std::declval<sy_host_api>().*Member)> {
-    const sy_host_api* a = Host::api();
-    if (a == nullptr || a->struct_size < offset + sizeof(void*)) {
-      return nullptr;
-    }
-    return a->*Member;
-  }
+ // A host function added in a minor release: present only when the host's table is long
+ // enough to hold it (the ABI's struct_size rule) and the host filled it in.
+ template <auto Member>
+ static auto hostFunction(size_t offset) noexcept
+     -> std::remove_reference_t<decltype(std::declval<sy_host_api>().*Member)> {
+   const sy_host_api* a = Host::api();
+   if (a == nullptr || a->struct_size < offset + sizeof(void*)) {
+     return nullptr;
+   }
+   return a->*Member;
+ }
   void call(void (*sy_host_api::*fn)(sy_out_host_t*, sy_str), std::string_view v) const noexcept {
     if (auto* a = Host::api(); a != nullptr && a->*fn != nullptr) {
       (a->*fn)(out_, str(v));
@@ -407,24 +409,24 @@ template <class T> constexpr sy_component analytics(const char* name, const char
 /// Declares the plugin and its components; use once per library, in one .cpp file.
 ///   SY_PLUGIN("openai", "1.0.0", "Switchyard", "OpenAI provider",
 ///             switchyard::sdk::provider<OpenAiProvider>("openai", "OpenAI and compatible APIs"))
-#define SY_PLUGIN(NAME, VERSION, VENDOR, DESCRIPTION, ...)                                        \
-  namespace {                                                                                     \
-  const sy_component sy_plugin_components_[] = {__VA_ARGS__};                                     \
-  const sy_plugin_info sy_plugin_info_ = {                                                        \
-      sizeof(sy_plugin_info),                                                                     \
-      SY_ABI_MAJOR,                                                                               \
-      SY_PLUGIN_ABI_MINOR,                                                                        \
-      ::switchyard::sdk::detail::lit(NAME),                                                       \
-      ::switchyard::sdk::detail::lit(VERSION),                                                    \
-      ::switchyard::sdk::detail::lit(VENDOR),                                                     \
-      ::switchyard::sdk::detail::lit(DESCRIPTION),                                                \
-      0,                                                                                          \
-      sy_plugin_components_,                                                                      \
-      sizeof(sy_plugin_components_) / sizeof(sy_plugin_components_[0]),                           \
-      &::switchyard::sdk::detail::init,                                                           \
-      &::switchyard::sdk::detail::shutdown,                                                       \
-      {}};                                                                                        \
-  }                                                                                               \
-  extern "C" SY_EXPORT const sy_plugin_info* sy_plugin_entry(uint32_t host_major, uint32_t) {     \
-    return host_major == SY_ABI_MAJOR ? &sy_plugin_info_ : nullptr;                               \
+#define SY_PLUGIN(NAME, VERSION, VENDOR, DESCRIPTION, ...)                                    \
+  namespace {                                                                                 \
+  const sy_component sy_plugin_components_[] = {__VA_ARGS__};                                 \
+  const sy_plugin_info sy_plugin_info_ = {                                                    \
+      sizeof(sy_plugin_info),                                                                 \
+      SY_ABI_MAJOR,                                                                           \
+      SY_PLUGIN_ABI_MINOR,                                                                    \
+      ::switchyard::sdk::detail::lit(NAME),                                                   \
+      ::switchyard::sdk::detail::lit(VERSION),                                                \
+      ::switchyard::sdk::detail::lit(VENDOR),                                                 \
+      ::switchyard::sdk::detail::lit(DESCRIPTION),                                            \
+      0,                                                                                      \
+      sy_plugin_components_,                                                                  \
+      sizeof(sy_plugin_components_) / sizeof(sy_plugin_components_[0]),                       \
+      &::switchyard::sdk::detail::init,                                                       \
+      &::switchyard::sdk::detail::shutdown,                                                   \
+      {}};                                                                                    \
+  }                                                                                           \
+  extern "C" SY_EXPORT const sy_plugin_info* sy_plugin_entry(uint32_t host_major, uint32_t) { \
+    return host_major == SY_ABI_MAJOR ? &sy_plugin_info_ : nullptr;                           \
   }

@@ -355,9 +355,16 @@ TEST_F(AnthropicGatewayTest, DroppedParametersAreNamedInAHeader) {
 
   // Streams carry the header too (it is set before the first byte).
   std::string received;
-  HttpResult s = httpStream(gateway_->port(), "/v1/chat/completions",
-                            [&] { json b = userChat(); b["stream"] = true; b["logprobs"] = true; return b; }().dump(),
-                            authHeaders(), [&](std::string_view bytes) { received.append(bytes); });
+  HttpResult s = httpStream(
+      gateway_->port(), "/v1/chat/completions",
+      [&] {
+        json b = userChat();
+        b["stream"] = true;
+        b["logprobs"] = true;
+        return b;
+      }()
+          .dump(),
+      authHeaders(), [&](std::string_view bytes) { received.append(bytes); });
   ASSERT_EQ(s.status, 200) << s.body;
   EXPECT_EQ(s.headers["x-switchyard-dropped-params"], "logprobs");
   EXPECT_TRUE(parseSse(received).done);

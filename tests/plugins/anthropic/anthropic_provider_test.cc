@@ -283,8 +283,7 @@ TEST_F(AnthropicProviderTest, RejectsUnsupportedParametersByName) {
         Case{"logit_bias", {{"50256", -100}}}, Case{"reasoning_effort", "high"},
         Case{"response_format", {{"type", "json_object"}}}, Case{"modalities", {"text", "audio"}},
         Case{"audio", {{"voice", "alloy"}}}, Case{"prediction", {{"type", "content"}}},
-        Case{"functions", json::array({{{"name", "f"}}})},
-        Case{"top_k", 5}}) {
+        Case{"functions", json::array({{{"name", "f"}}})}, Case{"top_k", 5}}) {
     json body = minimal();
     body[c.key] = c.value;
     const auto e = buildError(body.dump());
@@ -302,7 +301,8 @@ TEST_F(AnthropicProviderTest, AcceptsNeutralValuesOfUnsupportedParameters) {
     "service_tier":"auto","top_logprobs":0,"stream_options":null})"));
   FakeOutput out;
   ASSERT_EQ(provider_->buildRequest(chatCall(body.dump()), out), SY_OK) << out.error.message;
-  EXPECT_EQ(json::parse(out.body), json::parse(R"({"model":"claude-sonnet-4-20250514","max_tokens":4096,
+  EXPECT_EQ(json::parse(out.body),
+            json::parse(R"({"model":"claude-sonnet-4-20250514","max_tokens":4096,
                                   "messages":[{"role":"user","content":"Hi"}]})"));
   // A neutral value asks for nothing, so nothing is reported as dropped.
   EXPECT_TRUE(out.dropped_params.empty());
@@ -315,9 +315,9 @@ TEST_F(AnthropicProviderTest, DropsAndReportsExtrasItCannotHonour) {
     const char* key;
     json value;
   };
-  for (const Case& c : {Case{"logprobs", true}, Case{"top_logprobs", 3}, Case{"seed", 42},
-                        Case{"store", true}, Case{"service_tier", "flex"},
-                        Case{"metadata", {{"k", "v"}}}}) {
+  for (const Case& c :
+       {Case{"logprobs", true}, Case{"top_logprobs", 3}, Case{"seed", 42}, Case{"store", true},
+        Case{"service_tier", "flex"}, Case{"metadata", {{"k", "v"}}}}) {
     json body = minimal();
     body[c.key] = c.value;
     FakeOutput out;

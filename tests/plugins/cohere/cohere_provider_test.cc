@@ -180,7 +180,8 @@ TEST_F(CohereProviderTest, ExtrasAreDroppedAndReported) {
     EXPECT_FALSE(sent.contains(k)) << k;
   }
   // service_tier "auto" is what not sending it means: nothing to report.
-  EXPECT_EQ(out.dropped_params, (std::vector<std::string>{"logprobs", "top_logprobs", "store", "user"}));
+  EXPECT_EQ(out.dropped_params,
+            (std::vector<std::string>{"logprobs", "top_logprobs", "store", "user"}));
 }
 
 TEST_F(CohereProviderTest, UnsupportedParametersAreRefusedByName) {

@@ -309,13 +309,15 @@ struct BadInput {
 TEST_F(GeminiProviderTest, DropsAndReportsExtras) {
   FakeOutput out;
   ASSERT_EQ(provider_->buildRequest(chatCall(R"({"messages":[{"role":"user","content":"hi"}],
-      "logprobs":true,"top_logprobs":2,"user":"u-1"})"), out),
+      "logprobs":true,"top_logprobs":2,"user":"u-1"})"),
+                                    out),
             SY_OK)
       << out.error.message;
   EXPECT_EQ(out.dropped_params, (std::vector<std::string>{"logprobs", "top_logprobs", "user"}));
   FakeOutput neutral;
   ASSERT_EQ(provider_->buildRequest(chatCall(R"({"messages":[{"role":"user","content":"hi"}],
-      "logprobs":false})"), neutral),
+      "logprobs":false})"),
+                                    neutral),
             SY_OK);
   EXPECT_TRUE(neutral.dropped_params.empty());
 }

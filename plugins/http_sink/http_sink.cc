@@ -112,8 +112,8 @@ class HttpSink : public sdk::LogSink {
         why += ": " + result.body.substr(0, kErrorBodyExcerpt);
       }
     } else {
-      why = "cannot reach " + target_.host + ":" + std::to_string(target_.port) + ": " +
-            result.error;
+      why =
+          "cannot reach " + target_.host + ":" + std::to_string(target_.port) + ": " + result.error;
     }
     sdk::Host::log(SY_LOG_WARN, kSource, why);
     sdk::Host::metric(SY_METRIC_COUNTER, "http_sink_failed_batches", 1);

@@ -1,7 +1,6 @@
 /// @file tests/support/http_receiver.cc
 /// @brief The Poco HTTP server behind HttpReceiver.
 #include "http_receiver.h"
-#include "switchyard/http/poco_status.h"
 
 #include <Poco/InflatingStream.h>
 #include <Poco/Net/HTTPRequestHandler.h>
@@ -20,6 +19,8 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+
+#include "switchyard/http/poco_status.h"
 
 namespace switchyard::testing {
 
@@ -116,7 +117,9 @@ HttpReceiver::HttpReceiver()
   start();
 }
 
-HttpReceiver::~HttpReceiver() { stop(); }
+HttpReceiver::~HttpReceiver() {
+  stop();
+}
 
 void HttpReceiver::start() {
   if (server_->http) {
@@ -130,8 +133,8 @@ void HttpReceiver::start() {
   auto* params = new Poco::Net::HTTPServerParams;
   params->setMaxThreads(32);
   params->setKeepAlive(false);
-  server_->http = std::make_unique<Poco::Net::HTTPServer>(new Factory(state_), server_->pool,
-                                                          socket, params);
+  server_->http =
+      std::make_unique<Poco::Net::HTTPServer>(new Factory(state_), server_->pool, socket, params);
   server_->http->start();
 }
 
@@ -144,9 +147,13 @@ void HttpReceiver::stop() {
   server_->http.reset();
 }
 
-bool HttpReceiver::running() const { return server_->http != nullptr; }
+bool HttpReceiver::running() const {
+  return server_->http != nullptr;
+}
 
-uint16_t HttpReceiver::port() const { return port_; }
+uint16_t HttpReceiver::port() const {
+  return port_;
+}
 
 std::string HttpReceiver::url(const std::string& path) const {
   return "http://127.0.0.1:" + std::to_string(port_) + path;

@@ -143,10 +143,9 @@ TEST_F(HttpSinkTest, NdjsonPutsOneRecordPerLine) {
 }
 
 TEST_F(HttpSinkTest, SecretHeaderComesFromTheEnvironmentAndIsNeverLogged) {
-  auto sink = create({{"url", receiver_.url()},
-                      {"headers",
-                       {{"Authorization", {{"value_env", kSecretEnv}}},
-                        {"X-Source", "switchyard"}}}});
+  auto sink = create(
+      {{"url", receiver_.url()},
+       {"headers", {{"Authorization", {{"value_env", kSecretEnv}}}, {"X-Source", "switchyard"}}}});
   FakeOutput out;
   ASSERT_EQ(sink->writeBatch(batch(0, 1), out), SY_OK);
   auto request = receiver_.requests().at(0);
@@ -165,9 +164,8 @@ TEST_F(HttpSinkTest, SecretHeaderComesFromTheEnvironmentAndIsNeverLogged) {
 
 TEST_F(HttpSinkTest, MissingSecretVariableFailsAtCreateNamingOnlyTheVariable) {
   ::unsetenv(kSecretEnv);
-  const std::string error =
-      createError({{"url", receiver_.url()},
-                   {"headers", {{"Authorization", {{"value_env", kSecretEnv}}}}}});
+  const std::string error = createError(
+      {{"url", receiver_.url()}, {"headers", {{"Authorization", {{"value_env", kSecretEnv}}}}}});
   EXPECT_NE(error.find(kSecretEnv), std::string::npos) << error;
 }
 
@@ -209,8 +207,8 @@ TEST_F(HttpSinkTest, ReceiverDownIsAFailureAndTheRetryAfterRecoveryDeliversOnce)
   FakeOutput up;
   ASSERT_EQ(sink->writeBatch(records, up), SY_OK) << up.error.message;
   const auto ids = receivedIds(receiver_);
-  EXPECT_EQ(ids, (std::vector<std::string>{"req-1000", "req-1001", "req-1002", "req-1003",
-                                           "req-1004"}));
+  EXPECT_EQ(ids,
+            (std::vector<std::string>{"req-1000", "req-1001", "req-1002", "req-1003", "req-1004"}));
 }
 
 TEST_F(HttpSinkTest, AReceiverThatNeverAnswersTimesOut) {

@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake ccache pkg-config git python3 curl ca-certificates
   libpoco-dev nlohmann-json3-dev libboost-dev libboost-filesystem-dev libspdlog-dev
   libgtest-dev libgmock-dev libssl-dev
+  libpq-dev postgresql # the postgres log sink (libpq) and its tests' private server
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -233,6 +233,17 @@ TEST_F(HttpSinkTest, AReceiverThatNeverAnswersTimesOut) {
   ::close(fd);
 }
 
+TEST_F(HttpSinkTest, HttpsToAPlainHttpReceiverFailsTheHandshakeAndSendsNothing) {
+  const std::string url = "https://127.0.0.1:" + std::to_string(receiver_.port()) + "/";
+  auto sink = create({{"url", url}, {"timeout_ms", 2000}});
+  FakeOutput out;
+  EXPECT_NE(sink->writeBatch(batch(0, 1), out), SY_OK);
+  EXPECT_TRUE(out.error.set);
+  for (const auto& r : receiver_.requests()) {
+    EXPECT_EQ(r.body.find("req-1000"), std::string::npos) << "records went out unencrypted";
+  }
+}
+
 TEST_F(HttpSinkTest, RecordsThatAreNotJsonObjectsAreSkippedNotRetriedForever) {
   auto sink = create({{"url", receiver_.url()}});
   FakeOutput out;

@@ -8,6 +8,7 @@ PACKAGES=(
   libpoco-dev nlohmann-json3-dev libboost-dev libboost-filesystem-dev libspdlog-dev
   libgtest-dev libgmock-dev libssl-dev
   libpq-dev postgresql # the postgres log sink (libpq) and its tests' private server
+  libsqlite3-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

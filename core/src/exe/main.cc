@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "stats_command.h"
 #include "switchyard/server/gateway.h"
 
 #ifndef SWITCHYARD_VERSION
@@ -21,6 +22,7 @@ namespace {
 void usage() {
   std::cout << "usage: switchyard [--config FILE]      run the gateway (default config/switchyard.json)\n"
                "       switchyard --check-config FILE  validate a config file and the plugins it names\n"
+               "       switchyard stats [--admin URL] [--by DIMS] [--last 1h] …   query analytics (stats --help)\n"
                "       switchyard --version\n";
 }
 
@@ -54,6 +56,9 @@ int waitForTerminationSignal() {
 } // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "stats") {
+    return switchyard::runStatsCommand(argc - 2, argv + 2);
+  }
   std::filesystem::path config = "config/switchyard.json";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];

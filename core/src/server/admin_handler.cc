@@ -1,5 +1,7 @@
 #include "admin_handler.h"
 
+#include "metrics_exposition.h"
+
 #include <Poco/URI.h>
 
 #include <nlohmann/json.hpp>
@@ -84,12 +86,20 @@ void AdminHandler::handle(const HttpRequest& request, HttpResponseWriter& respon
   auto reply = [&](int status, const json& body) {
     response.send(status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace));
   };
-  if (request.method != "GET") {
-    reply(405, json::parse(ApiError{405, "invalid_request_error", "method_not_allowed", "Admin endpoints are GET"}
+  const std::string& path = request.path;
+  const std::string prefix = "/admin/analytics/";
+  const bool analytics = path.rfind(prefix, 0) == 0;
+  // Analytics queries also come as a JSON body (arrays, nested filters), hence POST there.
+  if (request.method != "GET" && !(analytics && request.method == "POST")) {
+    reply(405, json::parse(ApiError{405, "invalid_request_error", "method_not_allowed",
+                                    analytics ? "Analytics queries are GET or POST" : "Admin endpoints are GET"}
                                .toJson()));
     return;
   }
-  const std::string& path = request.path;
+  if (path == "/metrics") {
+    response.send(200, "text/plain; version=0.0.4; charset=utf-8", renderMetrics(state_));
+    return;
+  }
   if (path == "/healthz") {
     reply(200, {{"status", "ok"}});
     return;
@@ -145,8 +155,7 @@ void AdminHandler::handle(const HttpRequest& request, HttpResponseWriter& respon
     reply(200, {{"targets", targets}, {"providers", probes}, {"pools", poolsJson(*state_.runtime(), now)}});
     return;
   }
-  const std::string prefix = "/admin/analytics/";
-  if (path.rfind(prefix, 0) == 0) {
+  if (analytics) {
     const std::string name = path.substr(prefix.size());
     RuntimeSharedPtr rt = state_.runtime();
     for (const auto& a : rt->analytics) {
@@ -154,6 +163,13 @@ void AdminHandler::handle(const HttpRequest& request, HttpResponseWriter& respon
         continue;
       }
       json query = json::object();
+      if (request.method == "POST" && !request.body.empty()) {
+        query = json::parse(request.body, nullptr, false);
+        if (query.is_discarded() || !query.is_object()) {
+          reply(400, json::parse(ApiError::invalidRequest("The query body must be a JSON object", "invalid_json").toJson()));
+          return;
+        }
+      }
       try {
         for (const auto& [k, v] : Poco::URI("/?" + request.query).getQueryParameters()) {
           query[k] = v;
@@ -162,24 +178,14 @@ void AdminHandler::handle(const HttpRequest& request, HttpResponseWriter& respon
         reply(400, json::parse(ApiError::invalidRequest("Malformed query string").toJson()));
         return;
       }
-      std::vector<PluginEvent> events;
-      sy_out_host_t out;
-      out.events = &events;
-      const std::string q = query.dump();
-      const auto& inst = *a.instance;
-      sy_status st = inst.table<sy_analytics_vtable>().query(inst.handle(), sy_str{q.data(), q.size()}, &out);
-      if (st != SY_OK || out.error) {
-        ApiError e = out.error.value_or(ApiError::internal("analytics query failed"));
-        response.send(e.status, "application/json", e.toJson());
+      std::string answer;
+      if (auto e = queryAnalytics(a, query.dump(), &answer)) {
+        response.send(e->status, "application/json", e->toJson());
         return;
       }
-      for (const auto& e : events) {
-        if (e.kind == SY_EVENT_QUERY_RESULT) {
-          response.send(200, "application/json", e.payload);
-          return;
-        }
-      }
-      reply(500, json::parse(ApiError::internal("analytics module returned no result").toJson()));
+      // A module may answer exposition text ({"format":"prometheus"}) as well as JSON.
+      response.send(200, !answer.empty() && answer[0] == '#' ? "text/plain; version=0.0.4; charset=utf-8" : "application/json",
+                    answer);
       return;
     }
     reply(404, json::parse(ApiError::notFound("No analytics module named " + name, "not_found").toJson()));

@@ -1,5 +1,5 @@
 /// @file admin_handler.h
-/// @brief The admin port: loaded plugins, analytics queries, runtime state.
+/// @brief The admin port: loaded plugins, analytics queries, /metrics, runtime state.
 #pragma once
 
 #include <functional>

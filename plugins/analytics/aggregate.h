@@ -12,21 +12,28 @@
 namespace switchyard::analytics {
 
 enum class Granularity { kMinute, kHour, kDay };
-inline constexpr Granularity kGranularities[] = {Granularity::kMinute, Granularity::kHour, Granularity::kDay};
+inline constexpr Granularity kGranularities[] = {Granularity::kMinute, Granularity::kHour,
+                                                 Granularity::kDay};
 
 inline int64_t granularityMs(Granularity g) {
   switch (g) {
-  case Granularity::kMinute: return 60'000;
-  case Granularity::kHour: return 3'600'000;
-  case Granularity::kDay: return 86'400'000;
+    case Granularity::kMinute:
+      return 60'000;
+    case Granularity::kHour:
+      return 3'600'000;
+    case Granularity::kDay:
+      return 86'400'000;
   }
   return 60'000;
 }
 inline const char* granularityName(Granularity g) {
   switch (g) {
-  case Granularity::kMinute: return "minute";
-  case Granularity::kHour: return "hour";
-  case Granularity::kDay: return "day";
+    case Granularity::kMinute:
+      return "minute";
+    case Granularity::kHour:
+      return "hour";
+    case Granularity::kDay:
+      return "day";
   }
   return "minute";
 }
@@ -91,4 +98,4 @@ struct CellKey {
   }
 };
 
-} // namespace switchyard::analytics
+}  // namespace switchyard::analytics

@@ -29,7 +29,8 @@ constexpr size_t kMaxPendingCells = 200'000;
 constexpr int64_t kPruneEveryMs = 60'000;
 
 sdk::Error configError(std::string message) {
-  return sdk::Error(400, "invalid_request_error", "invalid_config", "analytics config: " + std::move(message));
+  return sdk::Error(400, "invalid_request_error", "invalid_config",
+                    "analytics config: " + std::move(message));
 }
 
 struct Config {
@@ -69,7 +70,8 @@ Config parseConfig(std::string_view text) {
         } else if (g == "day") {
           c.retention.day_ms = ms;
         } else {
-          throw configError("unknown granularity \"" + g + "\" in retention_days (allowed: minute, hour, day)");
+          throw configError("unknown granularity \"" + g +
+                            "\" in retention_days (allowed: minute, hour, day)");
         }
       }
     } else if (key == "max_series") {
@@ -90,7 +92,8 @@ std::unique_ptr<Store> openStore(const std::string& path) {
     std::error_code ec;
     std::filesystem::create_directories(p.parent_path(), ec);
     if (ec) {
-      throw configError("cannot create directory " + p.parent_path().string() + ": " + ec.message());
+      throw configError("cannot create directory " + p.parent_path().string() + ": " +
+                        ec.message());
     }
   }
   try {
@@ -101,9 +104,11 @@ std::unique_ptr<Store> openStore(const std::string& path) {
 }
 
 class AnalyticsModule : public sdk::AnalyticsModule {
-public:
+ public:
   explicit AnalyticsModule(std::string_view config_text)
-      : config_(parseConfig(config_text)), store_(openStore(config_.path)), exposition_(config_.max_series) {
+      : config_(parseConfig(config_text)),
+        store_(openStore(config_.path)),
+        exposition_(config_.max_series) {
     prune(sdk::Host::nowUnixMs());
   }
 
@@ -130,10 +135,13 @@ public:
     if (error.empty()) {
       pending_.clear();
     } else {
-      sdk::Host::log(SY_LOG_WARN, kSource, "cannot write aggregates, keeping them for the next batch: " + error);
+      sdk::Host::log(SY_LOG_WARN, kSource,
+                     "cannot write aggregates, keeping them for the next batch: " + error);
       if (pending_.size() > kMaxPendingCells) {
-        sdk::Host::metric(SY_METRIC_COUNTER, "analytics_dropped_cells", static_cast<double>(pending_.size()));
-        sdk::Host::log(SY_LOG_ERROR, kSource, "giving up " + std::to_string(pending_.size()) + " unwritten cells");
+        sdk::Host::metric(SY_METRIC_COUNTER, "analytics_dropped_cells",
+                          static_cast<double>(pending_.size()));
+        sdk::Host::log(SY_LOG_ERROR, kSource,
+                       "giving up " + std::to_string(pending_.size()) + " unwritten cells");
         pending_.clear();
       }
     }
@@ -145,7 +153,8 @@ public:
   sy_status query(std::string_view query_json, const sdk::Output& out) override {
     Json q = query_json.empty() ? Json::object() : Json::parse(query_json, nullptr, false);
     if (q.is_discarded() || !q.is_object()) {
-      out.setError(400, "invalid_request_error", "invalid_query", "the query must be a JSON object");
+      out.setError(400, "invalid_request_error", "invalid_query",
+                   "the query must be a JSON object");
       return SY_ERR_INVALID_ARG;
     }
     if (auto f = q.find("format"); f != q.end() && *f == "prometheus") {
@@ -160,14 +169,15 @@ public:
     std::string error;
     Json answer = runQuery(std::get<QueryPlan>(parsed), *store_, &error);
     if (!error.empty()) {
-      out.setError(500, "internal_error", "analytics_store_error", "cannot read the analytics store: " + error);
+      out.setError(500, "internal_error", "analytics_store_error",
+                   "cannot read the analytics store: " + error);
       return SY_ERR_INTERNAL;
     }
     out.emit(SY_EVENT_QUERY_RESULT, answer.dump(-1, ' ', false, Json::error_handler_t::replace));
     return SY_OK;
   }
 
-private:
+ private:
   void prune(int64_t now) {
     last_prune_ms_ = now;
     for (Granularity g : kGranularities) {
@@ -180,14 +190,16 @@ private:
   Config config_;
   std::unique_ptr<Store> store_;
   Exposition exposition_;
-  std::map<CellKey, Aggregate> pending_; // observe is serialized per instance
+  std::map<CellKey, Aggregate> pending_;  // observe is serialized per instance
   int64_t last_prune_ms_ = 0;
 };
 
-} // namespace
-} // namespace switchyard::analytics
+}  // namespace
+}  // namespace switchyard::analytics
 
-SY_PLUGIN("analytics", "1.0.0", "Switchyard", "Persisted call analytics and Prometheus series",
-          switchyard::sdk::analytics<switchyard::analytics::AnalyticsModule>(
-              "analytics", "Minute, hour and day aggregates per tenant, app, API, model and provider, in SQLite; "
-                           "GenAI Prometheus series"))
+SY_PLUGIN(
+    "analytics", "1.0.0", "Switchyard", "Persisted call analytics and Prometheus series",
+    switchyard::sdk::analytics<switchyard::analytics::AnalyticsModule>(
+        "analytics",
+        "Minute, hour and day aggregates per tenant, app, API, model and provider, in SQLite; "
+        "GenAI Prometheus series"))

@@ -15,15 +15,15 @@ namespace switchyard::analytics {
 
 /// Thread-safe. Counters restart from zero with the process, as Prometheus expects.
 class Exposition {
-public:
+ public:
   explicit Exposition(size_t max_series) : max_series_(max_series) {}
   void add(const Observation& o);
   std::string render();
 
-private:
+ private:
   /// gen_ai_system, gen_ai_request_model, gen_ai_operation_name
   using Base = std::tuple<std::string, std::string, std::string>;
-  using WithExtra = std::tuple<Base, std::string>; ///< + error_type or gen_ai_token_type
+  using WithExtra = std::tuple<Base, std::string>;  ///< + error_type or gen_ai_token_type
 
   Base baseOf(const Observation& o);
 
@@ -39,4 +39,4 @@ private:
   std::map<Base, bool> known_;
 };
 
-} // namespace switchyard::analytics
+}  // namespace switchyard::analytics

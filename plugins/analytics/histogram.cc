@@ -16,7 +16,8 @@ double representative(int i) {
   return 2 * lower * upper / (lower + upper);
 }
 
-template <class T> bool readNumber(std::string_view& text, char end, T& value) {
+template <class T>
+bool readNumber(std::string_view& text, char end, T& value) {
   const size_t stop = text.find(end);
   const std::string_view token = text.substr(0, stop);
   const auto r = std::from_chars(token.data(), token.data() + token.size(), value);
@@ -33,7 +34,7 @@ void appendNumber(std::string& out, double v) {
   out.append(buf, r.ptr);
 }
 
-} // namespace
+}  // namespace
 
 int Histogram::bucketOf(double ms) {
   if (ms <= kMinMs) {
@@ -45,7 +46,7 @@ int Histogram::bucketOf(double ms) {
 
 void Histogram::add(double ms) {
   if (!(ms >= 0) || std::isinf(ms)) {
-    return; // NaN, negative, infinite: not a duration
+    return;  // NaN, negative, infinite: not a duration
   }
   ++buckets_[bucketOf(ms)];
   min_ = count_ == 0 ? ms : std::min(min_, ms);
@@ -71,7 +72,8 @@ std::optional<double> Histogram::quantile(double q) const {
   if (count_ == 0) {
     return std::nullopt;
   }
-  const auto rank = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_))));
+  const auto rank =
+      std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_))));
   uint64_t seen = 0;
   for (const auto& [i, c] : buckets_) {
     seen += c;
@@ -108,8 +110,8 @@ std::optional<Histogram> Histogram::parse(std::string_view text) {
   if (text.empty()) {
     return h;
   }
-  if (!readNumber(text, ';', h.count_) || !readNumber(text, ';', h.sum_) || !readNumber(text, ';', h.min_) ||
-      !readNumber(text, ';', h.max_)) {
+  if (!readNumber(text, ';', h.count_) || !readNumber(text, ';', h.sum_) ||
+      !readNumber(text, ';', h.min_) || !readNumber(text, ';', h.max_)) {
     return std::nullopt;
   }
   uint64_t total = 0;
@@ -128,4 +130,4 @@ std::optional<Histogram> Histogram::parse(std::string_view text) {
   return h;
 }
 
-} // namespace switchyard::analytics
+}  // namespace switchyard::analytics

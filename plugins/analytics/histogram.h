@@ -16,10 +16,10 @@ namespace switchyard::analytics {
 /// (kGamma-1)/(kGamma+1), about 2%, and it is clamped to the exact observed min and max.
 /// Only non-empty buckets are stored: a minute of one model usually fills a dozen.
 class Histogram {
-public:
+ public:
   static constexpr double kGamma = 1.04;
   static constexpr double kMinMs = 0.01;
-  static constexpr int kMaxBucket = 600; // kMinMs * 1.04^600 ≈ 1.6e8 ms; longer lands here
+  static constexpr int kMaxBucket = 600;  // kMinMs * 1.04^600 ≈ 1.6e8 ms; longer lands here
 
   void add(double ms);
   void merge(const Histogram& other);
@@ -36,7 +36,7 @@ public:
 
   static int bucketOf(double ms);
 
-private:
+ private:
   std::map<int, uint64_t> buckets_;
   uint64_t count_ = 0;
   double sum_ = 0;
@@ -44,4 +44,4 @@ private:
   double max_ = 0;
 };
 
-} // namespace switchyard::analytics
+}  // namespace switchyard::analytics

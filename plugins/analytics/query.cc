@@ -15,7 +15,9 @@ using Json = nlohmann::json;
 
 constexpr size_t kMaxPoints = 5000;
 
-std::string asText(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+std::string asText(const Json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
 
 std::optional<int64_t> parseInteger(std::string_view s) {
   int64_t v = 0;
@@ -36,20 +38,26 @@ std::optional<int64_t> parseDuration(std::string_view s) {
     return std::nullopt;
   }
   switch (s.back()) {
-  case 's': return *n * 1000;
-  case 'm': return *n * 60'000;
-  case 'h': return *n * 3'600'000;
-  case 'd': return *n * 86'400'000;
-  case 'w': return *n * 7 * 86'400'000;
-  default: return std::nullopt;
+    case 's':
+      return *n * 1000;
+    case 'm':
+      return *n * 60'000;
+    case 'h':
+      return *n * 3'600'000;
+    case 'd':
+      return *n * 86'400'000;
+    case 'w':
+      return *n * 7 * 86'400'000;
+    default:
+      return std::nullopt;
   }
 }
 
 /// RFC 3339 in UTC or with an offset: 2026-11-26T11:00:00Z, 2026-11-26T11:00:00.250+01:00.
 std::optional<int64_t> parseRfc3339(std::string_view s) {
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
-  if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-      s[13] != ':' || s[16] != ':') {
+  if (s.size() < 20 || s[4] != '-' || s[7] != '-' ||
+      (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':') {
     return std::nullopt;
   }
   const auto field = [&](size_t at, size_t len, int& out) {
@@ -57,8 +65,9 @@ std::optional<int64_t> parseRfc3339(std::string_view s) {
     out = v ? static_cast<int>(*v) : -1;
     return v.has_value() && *v >= 0;
   };
-  if (!field(0, 4, y) || !field(5, 2, mo) || !field(8, 2, d) || !field(11, 2, h) || !field(14, 2, mi) ||
-      !field(17, 2, se) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) {
+  if (!field(0, 4, y) || !field(5, 2, mo) || !field(8, 2, d) || !field(11, 2, h) ||
+      !field(14, 2, mi) || !field(17, 2, se) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+      mi > 59 || se > 60) {
     return std::nullopt;
   }
   std::string_view rest = s.substr(19);
@@ -80,7 +89,7 @@ std::optional<int64_t> parseRfc3339(std::string_view s) {
   } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
     int oh = 0, om = 0;
     std::string_view r = rest;
-    s = r; // reuse field() on the offset
+    s = r;  // reuse field() on the offset
     if (!field(1, 2, oh) || !field(4, 2, om) || oh > 23 || om > 59) {
       return std::nullopt;
     }
@@ -173,7 +182,9 @@ std::string joined(const std::vector<std::string>& list) {
   return out;
 }
 
-Json rounded(double v, double scale = 1000) { return std::round(v * scale) / scale; }
+Json rounded(double v, double scale = 1000) {
+  return std::round(v * scale) / scale;
+}
 
 Json quantile(const Histogram& h, double q) {
   const auto v = h.quantile(q);
@@ -183,18 +194,22 @@ Json quantile(const Histogram& h, double q) {
 Json metricValue(const Aggregate& a, const std::string& name) {
   if (name == "requests") return a.requests;
   if (name == "errors") return a.errors;
-  if (name == "error_rate") return a.requests == 0 ? Json(nullptr) : rounded(double(a.errors) / double(a.requests), 1e6);
+  if (name == "error_rate")
+    return a.requests == 0 ? Json(nullptr) : rounded(double(a.errors) / double(a.requests), 1e6);
   if (name == "errors_by_type") return Json(a.errors_by_type);
   if (name == "prompt_tokens") return a.prompt_tokens;
   if (name == "completion_tokens") return a.completion_tokens;
   if (name == "cached_tokens") return a.cached_tokens;
   if (name == "total_tokens") return a.prompt_tokens + a.completion_tokens;
   if (name == "cost_usd") return rounded(a.cost_usd, 1e9);
-  if (name == "avg_latency_ms") return a.latency_ms.empty() ? Json(nullptr) : rounded(a.latency_ms.sum() / double(a.latency_ms.count()));
+  if (name == "avg_latency_ms")
+    return a.latency_ms.empty() ? Json(nullptr)
+                                : rounded(a.latency_ms.sum() / double(a.latency_ms.count()));
   if (name == "p50_latency_ms") return quantile(a.latency_ms, 0.50);
   if (name == "p95_latency_ms") return quantile(a.latency_ms, 0.95);
   if (name == "p99_latency_ms") return quantile(a.latency_ms, 0.99);
-  if (name == "avg_ttft_ms") return a.ttft_ms.empty() ? Json(nullptr) : rounded(a.ttft_ms.sum() / double(a.ttft_ms.count()));
+  if (name == "avg_ttft_ms")
+    return a.ttft_ms.empty() ? Json(nullptr) : rounded(a.ttft_ms.sum() / double(a.ttft_ms.count()));
   if (name == "p50_ttft_ms") return quantile(a.ttft_ms, 0.50);
   if (name == "p95_ttft_ms") return quantile(a.ttft_ms, 0.95);
   if (name == "p99_ttft_ms") return quantile(a.ttft_ms, 0.99);
@@ -218,7 +233,7 @@ std::optional<Granularity> granularityNamed(const std::string& name) {
   return std::nullopt;
 }
 
-} // namespace
+}  // namespace
 
 const std::vector<std::string>& dimensionNames() {
   static const std::vector<std::string> names{"tenant", "app", "api", "model", "provider"};
@@ -227,14 +242,15 @@ const std::vector<std::string>& dimensionNames() {
 
 const std::vector<std::string>& metricNames() {
   static const std::vector<std::string> names{
-      "requests",       "errors",         "error_rate",     "errors_by_type", "prompt_tokens",
-      "completion_tokens", "cached_tokens", "total_tokens",  "cost_usd",       "avg_latency_ms",
-      "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "avg_ttft_ms",    "p50_ttft_ms",
-      "p95_ttft_ms",    "p99_ttft_ms"};
+      "requests",          "errors",         "error_rate",     "errors_by_type", "prompt_tokens",
+      "completion_tokens", "cached_tokens",  "total_tokens",   "cost_usd",       "avg_latency_ms",
+      "p50_latency_ms",    "p95_latency_ms", "p99_latency_ms", "avg_ttft_ms",    "p50_ttft_ms",
+      "p95_ttft_ms",       "p99_ttft_ms"};
   return names;
 }
 
-std::variant<QueryPlan, QueryError> parseQuery(const Json& q, int64_t now_ms, const Retention& retention) {
+std::variant<QueryPlan, QueryError> parseQuery(const Json& q, int64_t now_ms,
+                                               const Retention& retention) {
   if (!q.is_object()) {
     return QueryError{"invalid_query", "the query must be a JSON object"};
   }
@@ -246,22 +262,30 @@ std::variant<QueryPlan, QueryError> parseQuery(const Json& q, int64_t now_ms, co
     if (key == "from" || key == "to") {
       auto t = parseTime(value, now_ms);
       if (!t) {
-        return QueryError{"invalid_time", "\"" + key + "\" must be unix milliseconds, \"now\", a relative time such as \"-1h\" or \"now-7d\", or an RFC 3339 time such as \"2026-11-26T11:00:00Z\"; got " + asText(value)};
+        return QueryError{
+            "invalid_time",
+            "\"" + key +
+                "\" must be unix milliseconds, \"now\", a relative time such as \"-1h\" or "
+                "\"now-7d\", or an RFC 3339 time such as \"2026-11-26T11:00:00Z\"; got " +
+                asText(value)};
       }
       (key == "from" ? from : to) = t;
     } else if (key == "interval") {
       interval = asText(value);
       if (interval != "all" && !granularityNamed(interval)) {
-        return QueryError{"invalid_interval", "\"interval\" must be one of minute, hour, day, all; got " + interval};
+        return QueryError{"invalid_interval",
+                          "\"interval\" must be one of minute, hour, day, all; got " + interval};
       }
     } else if (key == "group_by") {
       auto list = parseList(value);
       if (!list) {
-        return QueryError{"invalid_group_by", "\"group_by\" must be a comma-separated string or an array of strings"};
+        return QueryError{"invalid_group_by",
+                          "\"group_by\" must be a comma-separated string or an array of strings"};
       }
       for (const auto& d : *list) {
         if (!contains(dimensionNames(), d)) {
-          return QueryError{"invalid_group_by", "cannot group by \"" + d + "\"; dimensions: " + joined(dimensionNames())};
+          return QueryError{"invalid_group_by", "cannot group by \"" + d +
+                                                    "\"; dimensions: " + joined(dimensionNames())};
         }
         if (!contains(plan.group_by, d)) {
           plan.group_by.push_back(d);
@@ -270,11 +294,13 @@ std::variant<QueryPlan, QueryError> parseQuery(const Json& q, int64_t now_ms, co
     } else if (key == "metrics") {
       auto list = parseList(value);
       if (!list) {
-        return QueryError{"invalid_metrics", "\"metrics\" must be a comma-separated string or an array of strings"};
+        return QueryError{"invalid_metrics",
+                          "\"metrics\" must be a comma-separated string or an array of strings"};
       }
       for (const auto& m : *list) {
         if (!contains(metricNames(), m)) {
-          return QueryError{"invalid_metrics", "unknown metric \"" + m + "\"; metrics: " + joined(metricNames())};
+          return QueryError{"invalid_metrics",
+                            "unknown metric \"" + m + "\"; metrics: " + joined(metricNames())};
         }
         if (!contains(plan.metrics, m)) {
           plan.metrics.push_back(m);
@@ -288,7 +314,9 @@ std::variant<QueryPlan, QueryError> parseQuery(const Json& q, int64_t now_ms, co
         values = *list;
       }
       if (values.empty()) {
-        return QueryError{"invalid_filter", "filter \"" + key + "\" must be a string or a non-empty array of strings"};
+        return QueryError{
+            "invalid_filter",
+            "filter \"" + key + "\" must be a string or a non-empty array of strings"};
       }
       plan.filter[key] = std::move(values);
     } else if (key == "limit") {
@@ -306,7 +334,8 @@ std::variant<QueryPlan, QueryError> parseQuery(const Json& q, int64_t now_ms, co
     } else {
       return QueryError{"unknown_parameter",
                         "unknown query parameter \"" + key +
-                            "\"; allowed: from, to, interval, group_by, metrics, limit, format, " + joined(dimensionNames())};
+                            "\"; allowed: from, to, interval, group_by, metrics, limit, format, " +
+                            joined(dimensionNames())};
     }
   }
   const int64_t to_ms = to.value_or(now_ms);
@@ -323,9 +352,9 @@ std::variant<QueryPlan, QueryError> parseQuery(const Json& q, int64_t now_ms, co
     plan.total_only = true;
     // The finest granularity still kept for the whole range, within a sane number of cells.
     const int64_t age = now_ms - from_ms;
-    plan.source = age <= retention.minute_ms && span <= 2 * 86'400'000LL ? Granularity::kMinute
+    plan.source = age <= retention.minute_ms && span <= 2 * 86'400'000LL   ? Granularity::kMinute
                   : age <= retention.hour_ms && span <= 120 * 86'400'000LL ? Granularity::kHour
-                                                                          : Granularity::kDay;
+                                                                           : Granularity::kDay;
   } else {
     plan.source = *granularityNamed(interval);
   }
@@ -333,7 +362,8 @@ std::variant<QueryPlan, QueryError> parseQuery(const Json& q, int64_t now_ms, co
   plan.from_ms = bucketStart(from_ms, plan.source);
   plan.to_ms = bucketStart(to_ms - 1, plan.source) + size;
   if (!plan.total_only && static_cast<size_t>((plan.to_ms - plan.from_ms) / size) > kMaxPoints) {
-    return QueryError{"too_many_points", "the range holds more than " + std::to_string(kMaxPoints) + " " + interval +
+    return QueryError{"too_many_points", "the range holds more than " + std::to_string(kMaxPoints) +
+                                             " " + interval +
                                              " points; use a coarser interval or a shorter range"};
   }
   if (plan.metrics.empty()) {
@@ -344,7 +374,8 @@ std::variant<QueryPlan, QueryError> parseQuery(const Json& q, int64_t now_ms, co
 
 Json runQuery(const QueryPlan& plan, Store& store, std::string* error) {
   const int64_t size = granularityMs(plan.source);
-  const size_t points = plan.total_only ? 0 : static_cast<size_t>((plan.to_ms - plan.from_ms) / size);
+  const size_t points =
+      plan.total_only ? 0 : static_cast<size_t>((plan.to_ms - plan.from_ms) / size);
   struct Series {
     std::vector<Aggregate> points;
     Aggregate total;
@@ -352,24 +383,29 @@ Json runQuery(const QueryPlan& plan, Store& store, std::string* error) {
   std::map<std::vector<std::string>, Series> groups;
   Aggregate total;
   const auto dimValue = [](const Dimensions& d, const std::string& name) -> const std::string& {
-    return name == "tenant" ? d.tenant : name == "app" ? d.app : name == "api" ? d.api : name == "model" ? d.model : d.provider;
+    return name == "tenant"  ? d.tenant
+           : name == "app"   ? d.app
+           : name == "api"   ? d.api
+           : name == "model" ? d.model
+                             : d.provider;
   };
-  *error = store.scan(plan.source, plan.from_ms, plan.to_ms, plan.filter, [&](const CellKey& key, const Aggregate& a) {
-    std::vector<std::string> group;
-    for (const auto& d : plan.group_by) {
-      group.push_back(dimValue(key.dims, d));
-    }
-    Series& s = groups[group];
-    if (!plan.total_only) {
-      s.points.resize(points);
-      const auto i = static_cast<size_t>((key.start_ms - plan.from_ms) / size);
-      if (i < points) {
-        s.points[i].merge(a);
-      }
-    }
-    s.total.merge(a);
-    total.merge(a);
-  });
+  *error = store.scan(plan.source, plan.from_ms, plan.to_ms, plan.filter,
+                      [&](const CellKey& key, const Aggregate& a) {
+                        std::vector<std::string> group;
+                        for (const auto& d : plan.group_by) {
+                          group.push_back(dimValue(key.dims, d));
+                        }
+                        Series& s = groups[group];
+                        if (!plan.total_only) {
+                          s.points.resize(points);
+                          const auto i = static_cast<size_t>((key.start_ms - plan.from_ms) / size);
+                          if (i < points) {
+                            s.points[i].merge(a);
+                          }
+                        }
+                        s.total.merge(a);
+                        total.merge(a);
+                      });
   if (!error->empty()) {
     return nullptr;
   }
@@ -378,8 +414,9 @@ Json runQuery(const QueryPlan& plan, Store& store, std::string* error) {
     order.emplace_back(&g, &s);
   }
   // Busiest first, so a table or a chart legend starts with what matters; ties by name.
-  std::stable_sort(order.begin(), order.end(),
-                   [](const auto& a, const auto& b) { return a.second->total.requests > b.second->total.requests; });
+  std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    return a.second->total.requests > b.second->total.requests;
+  });
   if (plan.limit > 0 && order.size() > plan.limit) {
     order.resize(plan.limit);
   }
@@ -395,7 +432,8 @@ Json runQuery(const QueryPlan& plan, Store& store, std::string* error) {
       for (const auto& m : plan.metrics) {
         Json column = Json::array();
         for (size_t i = 0; i < points; ++i) {
-          column.push_back(i < s->points.size() ? metricValue(s->points[i], m) : metricValue(Aggregate{}, m));
+          column.push_back(i < s->points.size() ? metricValue(s->points[i], m)
+                                                : metricValue(Aggregate{}, m));
         }
         values[m] = std::move(column);
       }
@@ -422,4 +460,4 @@ Json runQuery(const QueryPlan& plan, Store& store, std::string* error) {
   return answer;
 }
 
-} // namespace switchyard::analytics
+}  // namespace switchyard::analytics

@@ -25,14 +25,14 @@ struct Retention {
 };
 
 struct QueryPlan {
-  int64_t from_ms = 0; ///< aligned down to the source granularity
-  int64_t to_ms = 0;   ///< exclusive, aligned up
-  bool total_only = false; ///< interval "all": one value per group
+  int64_t from_ms = 0;      ///< aligned down to the source granularity
+  int64_t to_ms = 0;        ///< exclusive, aligned up
+  bool total_only = false;  ///< interval "all": one value per group
   Granularity source = Granularity::kMinute;
   std::vector<std::string> group_by;
   std::vector<std::string> metrics;
   DimensionFilter filter;
-  size_t limit = 0; ///< 0: every group
+  size_t limit = 0;  ///< 0: every group
 };
 
 /// A 400 answer: code and message of the OpenAI-shaped error.
@@ -47,9 +47,10 @@ const std::vector<std::string>& dimensionNames();
 const std::vector<std::string>& metricNames();
 
 /// Parses a query object (values may be strings, as they arrive from a URL query string).
-std::variant<QueryPlan, QueryError> parseQuery(const nlohmann::json& query, int64_t now_ms, const Retention& retention);
+std::variant<QueryPlan, QueryError> parseQuery(const nlohmann::json& query, int64_t now_ms,
+                                               const Retention& retention);
 
 /// Answers a plan. @return null with `error` set when the store fails.
 nlohmann::json runQuery(const QueryPlan& plan, Store& store, std::string* error);
 
-} // namespace switchyard::analytics
+}  // namespace switchyard::analytics

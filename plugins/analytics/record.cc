@@ -10,7 +10,7 @@ using Json = nlohmann::json;
 /// Tracks the path of the current value two levels deep ("usage" / "prompt_tokens"); the
 /// record's nested arrays (attempts, response_flags) are skipped by depth.
 class Reader : public nlohmann::json_sax<Json> {
-public:
+ public:
   explicit Reader(Observation& o) : o_(o) {}
 
   bool null() override { return true; }
@@ -89,7 +89,7 @@ public:
     }
   }
 
-private:
+ private:
   bool open() {
     if (depth_ == 1) {
       parent_ = key_;
@@ -143,7 +143,7 @@ private:
   std::optional<double> cost_total_;
 };
 
-} // namespace
+}  // namespace
 
 std::optional<Observation> readRecord(std::string_view text) {
   if (text.empty() || text.front() != '{') {
@@ -158,4 +158,4 @@ std::optional<Observation> readRecord(std::string_view text) {
   return o;
 }
 
-} // namespace switchyard::analytics
+}  // namespace switchyard::analytics

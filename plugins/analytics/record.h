@@ -25,21 +25,21 @@ struct Dimensions {
 
 struct Observation {
   Dimensions dims;
-  std::string provider_type; ///< gen_ai_system
-  std::string operation;     ///< "chat.completions", "embeddings", …
+  std::string provider_type;  ///< gen_ai_system
+  std::string operation;      ///< "chat.completions", "embeddings", …
   std::optional<int64_t> start_unix_ms;
   bool stream = false;
-  std::string error_type; ///< empty on success
+  std::string error_type;  ///< empty on success
   uint64_t prompt_tokens = 0;
   uint64_t completion_tokens = 0;
   uint64_t cached_tokens = 0;
   bool has_usage = false;
   std::optional<double> cost_usd;
   std::optional<double> latency_ms;
-  std::optional<double> ttft_ms; ///< ttft_ms, else ttfb_ms
+  std::optional<double> ttft_ms;  ///< ttft_ms, else ttfb_ms
 };
 
 /// @return nullopt when the text is not a JSON object.
 std::optional<Observation> readRecord(std::string_view text);
 
-} // namespace switchyard::analytics
+}  // namespace switchyard::analytics

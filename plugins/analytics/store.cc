@@ -24,7 +24,8 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 'switchyard.analytics.
 )sql";
 
 constexpr const char* kColumns =
-    "granularity, start_ms, tenant, app, api, model, provider, requests, errors, errors_by_type, prompt_tokens, "
+    "granularity, start_ms, tenant, app, api, model, provider, requests, errors, errors_by_type, "
+    "prompt_tokens, "
     "completion_tokens, cached_tokens, cost_usd, latency_ms, ttft_ms";
 
 const char* text(sqlite3_stmt* s, int col) {
@@ -78,10 +79,11 @@ std::optional<Granularity> granularityOf(std::string_view name) {
   return std::nullopt;
 }
 
-} // namespace
+}  // namespace
 
 Store::Store(const std::string& path) {
-  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+  if (sqlite3_open_v2(path.c_str(), &db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
     const std::string error = lastError("cannot open " + path);
     sqlite3_close(db_);
@@ -96,12 +98,13 @@ Store::Store(const std::string& path) {
     error = exec(kSchema);
   }
   if (error.empty() &&
-      sqlite3_prepare_v2(db_,
-                         (std::string("SELECT ") + kColumns +
-                          " FROM cells WHERE granularity=?1 AND start_ms=?2 AND tenant=?3 AND app=?4 AND api=?5 "
-                          "AND model=?6 AND provider=?7")
-                             .c_str(),
-                         -1, &select_, nullptr) != SQLITE_OK) {
+      sqlite3_prepare_v2(
+          db_,
+          (std::string("SELECT ") + kColumns +
+           " FROM cells WHERE granularity=?1 AND start_ms=?2 AND tenant=?3 AND app=?4 AND api=?5 "
+           "AND model=?6 AND provider=?7")
+              .c_str(),
+          -1, &select_, nullptr) != SQLITE_OK) {
     error = lastError("cannot prepare select");
   }
   if (error.empty() &&
@@ -165,7 +168,8 @@ std::string Store::merge(const std::map<CellKey, Aggregate>& cells) {
     bindKey(upsert_, key);
     sqlite3_bind_int64(upsert_, 8, static_cast<int64_t>(merged.requests));
     sqlite3_bind_int64(upsert_, 9, static_cast<int64_t>(merged.errors));
-    bindText(upsert_, 10, Json(merged.errors_by_type).dump(-1, ' ', false, Json::error_handler_t::replace));
+    bindText(upsert_, 10,
+             Json(merged.errors_by_type).dump(-1, ' ', false, Json::error_handler_t::replace));
     sqlite3_bind_int64(upsert_, 11, static_cast<int64_t>(merged.prompt_tokens));
     sqlite3_bind_int64(upsert_, 12, static_cast<int64_t>(merged.completion_tokens));
     sqlite3_bind_int64(upsert_, 13, static_cast<int64_t>(merged.cached_tokens));
@@ -190,7 +194,8 @@ std::string Store::merge(const std::map<CellKey, Aggregate>& cells) {
 std::string Store::prune(Granularity g, int64_t before_ms) {
   std::lock_guard lock(mutex_);
   sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(db_, "DELETE FROM cells WHERE granularity=?1 AND start_ms<?2", -1, &s, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db_, "DELETE FROM cells WHERE granularity=?1 AND start_ms<?2", -1, &s,
+                         nullptr) != SQLITE_OK) {
     return lastError("prune");
   }
   bindText(s, 1, granularityName(g));
@@ -200,10 +205,12 @@ std::string Store::prune(Granularity g, int64_t before_ms) {
   return error;
 }
 
-std::string Store::scan(Granularity g, int64_t from_ms, int64_t to_ms, const DimensionFilter& filter,
+std::string Store::scan(Granularity g, int64_t from_ms, int64_t to_ms,
+                        const DimensionFilter& filter,
                         const std::function<void(const CellKey&, const Aggregate&)>& visit) {
   // Dimension names come from a fixed list checked by the caller; values are bound.
-  std::string sql = std::string("SELECT ") + kColumns + " FROM cells WHERE granularity=? AND start_ms>=? AND start_ms<?";
+  std::string sql = std::string("SELECT ") + kColumns +
+                    " FROM cells WHERE granularity=? AND start_ms>=? AND start_ms<?";
   for (const auto& [dim, values] : filter) {
     sql += " AND " + dim + " IN (";
     for (size_t i = 0; i < values.size(); ++i) {
@@ -239,4 +246,4 @@ std::string Store::scan(Granularity g, int64_t from_ms, int64_t to_ms, const Dim
   return error;
 }
 
-} // namespace switchyard::analytics
+}  // namespace switchyard::analytics

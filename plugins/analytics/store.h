@@ -21,7 +21,7 @@ using DimensionFilter = std::map<std::string, std::vector<std::string>>;
 /// Thread-safe: one connection behind a mutex (writes come from one thread, queries from the
 /// admin port; neither is on the request path).
 class Store {
-public:
+ public:
   /// Opens or creates the database. Throws std::runtime_error when it cannot (start-up only).
   explicit Store(const std::string& path);
   ~Store();
@@ -37,7 +37,7 @@ public:
   std::string scan(Granularity g, int64_t from_ms, int64_t to_ms, const DimensionFilter& filter,
                    const std::function<void(const CellKey&, const Aggregate&)>& visit);
 
-private:
+ private:
   std::string exec(const char* sql);
   std::string lastError(const std::string& what) const;
 
@@ -47,4 +47,4 @@ private:
   sqlite3_stmt* upsert_ = nullptr;
 };
 
-} // namespace switchyard::analytics
+}  // namespace switchyard::analytics

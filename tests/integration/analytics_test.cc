@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 class AnalyticsGatewayTest : public GatewayTest {
-protected:
+ protected:
   void SetUp() override {
     GatewayTest::SetUp();
     installFirstPartyPlugins();
@@ -26,27 +26,31 @@ protected:
   }
 
   static int64_t nowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
   }
 
   json config() const {
     json c = baseConfig();
-    c["analytics"] = json::array({{{"name", "stats"}, {"type", "stats"}},
-                                  {{"name", "analytics"},
-                                   {"type", "analytics"},
-                                   {"config", {{"path", (dir_ / "var" / "analytics.db").string()}}}}});
+    c["analytics"] =
+        json::array({{{"name", "stats"}, {"type", "stats"}},
+                     {{"name", "analytics"},
+                      {"type", "analytics"},
+                      {"config", {{"path", (dir_ / "var" / "analytics.db").string()}}}}});
     return c;
   }
 
-  HttpResult adminRequest(const std::string& method, const std::string& path, const std::string& body = {}) {
+  HttpResult adminRequest(const std::string& method, const std::string& path,
+                          const std::string& body = {}) {
     return httpRequest(gateway_->adminPort(), method, path, body);
   }
 
   /// Waits until the analytics module has seen `n` calls (records arrive off the request path).
   bool waitForCalls(int n) {
     for (int i = 0; i < 1000; ++i) {
-      const json answer = admin("/admin/analytics/analytics?interval=all&metrics=requests&from=-1d");
+      const json answer =
+          admin("/admin/analytics/analytics?interval=all&metrics=requests&from=-1d");
       if (answer.is_object() && answer["total"]["requests"] == n) {
         return true;
       }
@@ -58,7 +62,9 @@ protected:
   /// Three chats, two streams, one embedding and one call the upstream refuses.
   void makeCalls() {
     for (int i = 0; i < 3; ++i) {
-      ASSERT_EQ(chat({{"model", "gpt-test"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}}).status, 200);
+      ASSERT_EQ(chat({{"model", "gpt-test"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}})
+                    .status,
+                200);
     }
     upstream_.setChunkDelay(20);
     for (int i = 0; i < 2; ++i) {
@@ -69,9 +75,15 @@ protected:
       ASSERT_EQ(chat(body).status, 200);
     }
     upstream_.setChunkDelay(0);
-    ASSERT_EQ(post("/v1/embeddings", json({{"model", "embed-test"}, {"input", "x"}}).dump(), authHeaders()).status, 200);
-    upstream_.failNext(400, R"({"error":{"message":"bad","type":"invalid_request_error","code":"bad"}})");
-    ASSERT_EQ(chat({{"model", "gpt-test"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}}).status, 400);
+    ASSERT_EQ(post("/v1/embeddings", json({{"model", "embed-test"}, {"input", "x"}}).dump(),
+                   authHeaders())
+                  .status,
+              200);
+    upstream_.failNext(
+        400, R"({"error":{"message":"bad","type":"invalid_request_error","code":"bad"}})");
+    ASSERT_EQ(
+        chat({{"model", "gpt-test"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}}).status,
+        400);
     ASSERT_TRUE(waitForCalls(7));
   }
 
@@ -90,7 +102,8 @@ const json* seriesFor(const json& answer, const std::string& model) {
 TEST_F(AnalyticsGatewayTest, QueryApiGroupsCallsAndAnswersTheSameAfterRestart) {
   startGateway(config());
   makeCalls();
-  const std::string range = "from=" + std::to_string(start_ms_ - 60'000) + "&to=" + std::to_string(nowMs() + 60'000);
+  const std::string range =
+      "from=" + std::to_string(start_ms_ - 60'000) + "&to=" + std::to_string(nowMs() + 60'000);
   const std::string path = "/admin/analytics/analytics?group_by=model&interval=minute&" + range;
   HttpResult r = adminRequest("GET", path);
   ASSERT_EQ(r.status, 200) << r.body;
@@ -149,11 +162,15 @@ TEST_F(AnalyticsGatewayTest, BadQueriesGetOpenAiShaped400s) {
     EXPECT_TRUE(e["error"]["message"].is_string());
     EXPECT_TRUE(e["error"]["type"].is_string());
   };
-  expect(adminRequest("GET", "/admin/analytics/analytics?interval=fortnight"), 400, "invalid_interval");
-  expect(adminRequest("GET", "/admin/analytics/analytics?group_by=colour"), 400, "invalid_group_by");
-  expect(adminRequest("GET", "/admin/analytics/analytics?metrics=p42_latency_ms"), 400, "invalid_metrics");
+  expect(adminRequest("GET", "/admin/analytics/analytics?interval=fortnight"), 400,
+         "invalid_interval");
+  expect(adminRequest("GET", "/admin/analytics/analytics?group_by=colour"), 400,
+         "invalid_group_by");
+  expect(adminRequest("GET", "/admin/analytics/analytics?metrics=p42_latency_ms"), 400,
+         "invalid_metrics");
   expect(adminRequest("GET", "/admin/analytics/analytics?from=tomorrow"), 400, "invalid_time");
-  expect(adminRequest("GET", "/admin/analytics/analytics?from=now&to=-1h"), 400, "invalid_time_range");
+  expect(adminRequest("GET", "/admin/analytics/analytics?from=now&to=-1h"), 400,
+         "invalid_time_range");
   expect(adminRequest("POST", "/admin/analytics/analytics", "{not json"), 400, "invalid_json");
   expect(adminRequest("GET", "/admin/analytics/nope"), 404, "not_found");
   expect(adminRequest("DELETE", "/admin/analytics/analytics"), 405, "method_not_allowed");
@@ -176,8 +193,9 @@ TEST_F(AnalyticsGatewayTest, MetricsIsStrictlyValidExposition) {
   EXPECT_EQ(e.types.at("gen_ai_client_operation_duration_seconds"), "histogram");
   EXPECT_EQ(e.types.at("gen_ai_server_time_to_first_token_seconds"), "histogram");
   EXPECT_EQ(e.types.at("gen_ai_server_time_per_output_token_seconds"), "histogram");
-  const std::map<std::string, std::string> chat = {
-      {"gen_ai_system", "openai"}, {"gen_ai_request_model", "gpt-test"}, {"gen_ai_operation_name", "chat"}};
+  const std::map<std::string, std::string> chat = {{"gen_ai_system", "openai"},
+                                                   {"gen_ai_request_model", "gpt-test"},
+                                                   {"gen_ai_operation_name", "chat"}};
   auto input = chat;
   input["gen_ai_token_type"] = "input";
   auto tokens = e.find("gen_ai_client_token_usage_sum", input);
@@ -192,25 +210,32 @@ TEST_F(AnalyticsGatewayTest, MetricsIsStrictlyValidExposition) {
     calls += s.value;
   }
   EXPECT_EQ(calls, 6);
-  EXPECT_EQ(e.find("gen_ai_server_time_per_output_token_seconds_count", chat).at(0).value, 2) << "two streams";
-  EXPECT_EQ(e.find("gen_ai_client_operation_duration_seconds_count",
-                   {{"gen_ai_operation_name", "embeddings"}, {"gen_ai_request_model", "embed-test"}})
-                .at(0)
-                .value,
-            1);
+  EXPECT_EQ(e.find("gen_ai_server_time_per_output_token_seconds_count", chat).at(0).value, 2)
+      << "two streams";
+  EXPECT_EQ(
+      e.find("gen_ai_client_operation_duration_seconds_count",
+             {{"gen_ai_operation_name", "embeddings"}, {"gen_ai_request_model", "embed-test"}})
+          .at(0)
+          .value,
+      1);
 
   // The core's own series: upstream health and record delivery.
-  const auto state = e.find("switchyard_upstream_target_state", {{"target", "mock/upstream-gpt"}, {"state", "available"}});
+  const auto state = e.find("switchyard_upstream_target_state",
+                            {{"target", "mock/upstream-gpt"}, {"state", "available"}});
   ASSERT_EQ(state.size(), 1u) << r.body;
   EXPECT_EQ(state[0].value, 1);
-  EXPECT_EQ(e.find("switchyard_upstream_target_in_flight", {{"target", "mock/upstream-gpt"}}).at(0).value, 0);
+  EXPECT_EQ(
+      e.find("switchyard_upstream_target_in_flight", {{"target", "mock/upstream-gpt"}}).at(0).value,
+      0);
   EXPECT_EQ(e.types.at("switchyard_upstream_target_ejections_total"), "counter");
   const auto dropped = e.find("switchyard_record_consumer_dropped_total");
   ASSERT_EQ(dropped.size(), 3u) << "calls, stats and analytics";
   for (const auto& s : dropped) {
     EXPECT_EQ(s.value, 0) << s.labels.at("consumer");
   }
-  EXPECT_GE(e.find("switchyard_record_consumer_delivered_total", {{"consumer", "analytics"}}).at(0).value, 7);
+  EXPECT_GE(
+      e.find("switchyard_record_consumer_delivered_total", {{"consumer", "analytics"}}).at(0).value,
+      7);
 }
 
 TEST(ExpositionChecker, RejectsWhatPrometheusWouldReject) {
@@ -223,12 +248,15 @@ TEST(ExpositionChecker, RejectsWhatPrometheusWouldReject) {
   EXPECT_GT(errors("# TYPE a gauge\na one\n"), 0u) << "bad value";
   EXPECT_GT(errors("# TYPE a gauge\na 1"), 0u) << "no final line feed";
   EXPECT_GT(errors("# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\na 2\n"), 0u) << "family split";
-  EXPECT_GT(errors("# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"2\"} 1\nh_bucket{le=\"+Inf\"} 2\n"
+  EXPECT_GT(errors("# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"2\"} "
+                   "1\nh_bucket{le=\"+Inf\"} 2\n"
                    "h_sum 1\nh_count 2\n"),
             0u)
       << "decreasing buckets";
-  EXPECT_GT(errors("# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_sum 1\nh_count 2\n"), 0u) << "no +Inf";
-  EXPECT_GT(errors("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 3\n"), 0u) << "count mismatch";
+  EXPECT_GT(errors("# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_sum 1\nh_count 2\n"), 0u)
+      << "no +Inf";
+  EXPECT_GT(errors("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 3\n"), 0u)
+      << "count mismatch";
   EXPECT_GT(errors("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_count 2\n"), 0u) << "no sum";
 }
 
@@ -250,7 +278,8 @@ TEST_F(AnalyticsGatewayTest, StatsCommandPrintsATable) {
   startGateway(config());
   makeCalls();
   const std::string admin = "http://127.0.0.1:" + std::to_string(gateway_->adminPort());
-  auto [code, out] = run(std::string(SWITCHYARD_BINARY) + " stats --admin " + admin + " --by model --last 1h");
+  auto [code, out] =
+      run(std::string(SWITCHYARD_BINARY) + " stats --admin " + admin + " --by model --last 1h");
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("MODEL"), std::string::npos) << out;
   EXPECT_NE(out.find("REQUESTS"), std::string::npos) << out;
@@ -264,7 +293,8 @@ TEST_F(AnalyticsGatewayTest, StatsCommandPrintsATable) {
   ASSERT_NE(total_row, std::string::npos) << out;
   EXPECT_LT(chat_row, embed_row);
   EXPECT_LT(embed_row, total_row);
-  const std::string chat_line = out.substr(chat_row + 1, out.find('\n', chat_row + 1) - chat_row - 1);
+  const std::string chat_line =
+      out.substr(chat_row + 1, out.find('\n', chat_row + 1) - chat_row - 1);
   std::istringstream cells(chat_line);
   std::string model, requests, errors, rate;
   cells >> model >> requests >> errors >> rate;
@@ -280,7 +310,8 @@ TEST_F(AnalyticsGatewayTest, StatsCommandPrintsATable) {
   EXPECT_NE(out2.find("team-a"), std::string::npos) << out2;
 
   // A bad query is the server's 400 message on stderr and exit code 1.
-  auto [code3, out3] = run(std::string(SWITCHYARD_BINARY) + " stats --admin " + admin + " --by colour");
+  auto [code3, out3] =
+      run(std::string(SWITCHYARD_BINARY) + " stats --admin " + admin + " --by colour");
   EXPECT_EQ(code3, 1) << out3;
   EXPECT_NE(out3.find("cannot group by \"colour\""), std::string::npos) << out3;
   // Nothing listening.
@@ -288,5 +319,5 @@ TEST_F(AnalyticsGatewayTest, StatsCommandPrintsATable) {
   EXPECT_EQ(code4, 1) << out4;
 }
 
-} // namespace
-} // namespace switchyard::testing
+}  // namespace
+}  // namespace switchyard::testing

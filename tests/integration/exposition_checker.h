@@ -21,12 +21,13 @@ struct Sample {
 };
 
 struct Exposition {
-  std::vector<std::string> errors;          ///< empty when the text is valid
-  std::map<std::string, std::string> types; ///< family → type
+  std::vector<std::string> errors;           ///< empty when the text is valid
+  std::map<std::string, std::string> types;  ///< family → type
   std::vector<Sample> samples;
 
   /// Samples of `name` whose labels include every pair of `match`.
-  std::vector<Sample> find(const std::string& name, const std::map<std::string, std::string>& match = {}) const {
+  std::vector<Sample> find(const std::string& name,
+                           const std::map<std::string, std::string>& match = {}) const {
     std::vector<Sample> out;
     for (const auto& s : samples) {
       bool ok = s.name == name;
@@ -45,7 +46,8 @@ struct Exposition {
 namespace detail {
 
 inline bool isMetricName(const std::string& n) {
-  if (n.empty() || !(std::isalpha(static_cast<unsigned char>(n[0])) || n[0] == '_' || n[0] == ':')) {
+  if (n.empty() ||
+      !(std::isalpha(static_cast<unsigned char>(n[0])) || n[0] == '_' || n[0] == ':')) {
     return false;
   }
   for (char c : n) {
@@ -82,7 +84,8 @@ inline bool parseValue(const std::string& s, double& v) {
 }
 
 /// The family a sample belongs to, given the declared types.
-inline std::string familyOf(const std::string& name, const std::map<std::string, std::string>& types) {
+inline std::string familyOf(const std::string& name,
+                            const std::map<std::string, std::string>& types) {
   if (types.count(name) != 0) {
     return name;
   }
@@ -91,7 +94,8 @@ inline std::string familyOf(const std::string& name, const std::map<std::string,
     if (name.size() > sfx.size() && name.compare(name.size() - sfx.size(), sfx.size(), sfx) == 0) {
       const std::string base = name.substr(0, name.size() - sfx.size());
       auto it = types.find(base);
-      if (it != types.end() && (it->second == "histogram" || (it->second == "summary" && sfx != "_bucket"))) {
+      if (it != types.end() &&
+          (it->second == "histogram" || (it->second == "summary" && sfx != "_bucket"))) {
         return base;
       }
     }
@@ -99,7 +103,7 @@ inline std::string familyOf(const std::string& name, const std::map<std::string,
   return name;
 }
 
-} // namespace detail
+}  // namespace detail
 
 inline Exposition checkExposition(const std::string& text) {
   Exposition out;
@@ -110,10 +114,10 @@ inline Exposition checkExposition(const std::string& text) {
     out.errors.push_back("the exposition must end with a line feed");
   }
   std::set<std::string> helped;
-  std::set<std::string> finished; // families whose block ended
-  std::string current;           // family of the current block
-  std::set<std::string> series;  // name + labels, to find duplicates
-  std::set<std::string> sampled; // families with samples so far
+  std::set<std::string> finished;  // families whose block ended
+  std::string current;             // family of the current block
+  std::set<std::string> series;    // name + labels, to find duplicates
+  std::set<std::string> sampled;   // families with samples so far
   std::istringstream lines(text);
   size_t n = 0;
   for (std::string line; std::getline(lines, line);) {
@@ -127,7 +131,7 @@ inline Exposition checkExposition(const std::string& text) {
       std::string hash, kind, name;
       words >> hash >> kind >> name;
       if (kind != "HELP" && kind != "TYPE") {
-        continue; // a plain comment
+        continue;  // a plain comment
       }
       if (!detail::isMetricName(name)) {
         fail(n, "bad metric name in " + kind, line);
@@ -146,9 +150,11 @@ inline Exposition checkExposition(const std::string& text) {
         if (!helped.insert(name).second) {
           fail(n, "second HELP for " + name, line);
         }
-        const std::string help = line.size() > 7 + name.size() ? line.substr(7 + name.size() + 1) : "";
+        const std::string help =
+            line.size() > 7 + name.size() ? line.substr(7 + name.size() + 1) : "";
         for (size_t i = 0; i < help.size(); ++i) {
-          if (help[i] == '\\' && (i + 1 >= help.size() || (help[i + 1] != '\\' && help[i + 1] != 'n'))) {
+          if (help[i] == '\\' &&
+              (i + 1 >= help.size() || (help[i + 1] != '\\' && help[i + 1] != 'n'))) {
             fail(n, "bad escape in HELP", line);
           }
           i += help[i] == '\\' ? 1 : 0;
@@ -156,7 +162,8 @@ inline Exposition checkExposition(const std::string& text) {
       } else {
         std::string type, extra;
         words >> type >> extra;
-        static const std::set<std::string> kTypes{"counter", "gauge", "histogram", "summary", "untyped"};
+        static const std::set<std::string> kTypes{"counter", "gauge", "histogram", "summary",
+                                                  "untyped"};
         if (kTypes.count(type) == 0 || !extra.empty()) {
           fail(n, "bad TYPE", line);
         }
@@ -328,4 +335,4 @@ inline Exposition checkExposition(const std::string& text) {
   return out;
 }
 
-} // namespace switchyard::testing
+}  // namespace switchyard::testing

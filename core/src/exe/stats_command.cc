@@ -24,11 +24,13 @@ void usage(std::ostream& out) {
   out << "usage: switchyard stats [options]\n"
          "  --admin URL        admin port of the gateway (default http://127.0.0.1:8081)\n"
          "  --name NAME        analytics module to ask (default analytics)\n"
-         "  --by DIMS          group by tenant, app, api, model, provider; comma-separated (default model)\n"
+         "  --by DIMS          group by tenant, app, api, model, provider; comma-separated "
+         "(default model)\n"
          "  --last DURATION    the range up to now, e.g. 15m, 1h, 7d (default 1h)\n"
          "  --from T --to T    the range instead: unix ms, RFC 3339 or relative (-2h)\n"
          "  --interval I       one row per minute, hour or day (default: one row per group)\n"
-         "  --where DIM=VALUE  only calls with this tenant, app, api, model or provider (repeatable)\n"
+         "  --where DIM=VALUE  only calls with this tenant, app, api, model or provider "
+         "(repeatable)\n"
          "  --limit N          the N busiest groups\n"
          "  --json             print the module's JSON answer instead of a table\n";
 }
@@ -45,7 +47,9 @@ std::string number(const json& v, int decimals = 0) {
   return s.str();
 }
 
-std::string percent(const json& rate) { return rate.is_number() ? number(rate.get<double>() * 100, 1) + "%" : "-"; }
+std::string percent(const json& rate) {
+  return rate.is_number() ? number(rate.get<double>() * 100, 1) + "%" : "-";
+}
 
 std::string utc(int64_t unix_ms) {
   const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
@@ -58,7 +62,7 @@ std::string utc(int64_t unix_ms) {
 
 struct Table {
   std::vector<std::string> header;
-  size_t text_columns = 0; ///< the first columns are left-aligned text, the rest numbers
+  size_t text_columns = 0;  ///< the first columns are left-aligned text, the rest numbers
   std::vector<std::vector<std::string>> rows;
 
   void print(std::ostream& out) const {
@@ -71,8 +75,8 @@ struct Table {
     }
     const auto line = [&](const std::vector<std::string>& cells) {
       for (size_t i = 0; i < cells.size(); ++i) {
-        out << (i == 0 ? "" : "  ") << (i < text_columns ? std::left : std::right) << std::setw(static_cast<int>(width[i]))
-            << cells[i];
+        out << (i == 0 ? "" : "  ") << (i < text_columns ? std::left : std::right)
+            << std::setw(static_cast<int>(width[i])) << cells[i];
       }
       out << "\n";
     };
@@ -83,18 +87,19 @@ struct Table {
   }
 };
 
-const std::vector<std::string> kMetrics{"requests",       "errors",         "error_rate",     "p50_latency_ms",
-                                        "p95_latency_ms", "p99_latency_ms", "p95_ttft_ms",    "prompt_tokens",
-                                        "completion_tokens", "cost_usd"};
+const std::vector<std::string> kMetrics{
+    "requests",       "errors",      "error_rate",    "p50_latency_ms",    "p95_latency_ms",
+    "p99_latency_ms", "p95_ttft_ms", "prompt_tokens", "completion_tokens", "cost_usd"};
 
 std::vector<std::string> metricCells(const json& m) {
-  return {number(m["requests"]),          number(m["errors"]),        percent(m["error_rate"]),
-          number(m["p50_latency_ms"], 1), number(m["p95_latency_ms"], 1), number(m["p99_latency_ms"], 1),
-          number(m["p95_ttft_ms"], 1),    number(m["prompt_tokens"]), number(m["completion_tokens"]),
-          number(m["cost_usd"], 4)};
+  return {number(m["requests"]),          number(m["errors"]),
+          percent(m["error_rate"]),       number(m["p50_latency_ms"], 1),
+          number(m["p95_latency_ms"], 1), number(m["p99_latency_ms"], 1),
+          number(m["p95_ttft_ms"], 1),    number(m["prompt_tokens"]),
+          number(m["completion_tokens"]), number(m["cost_usd"], 4)};
 }
 
-} // namespace
+}  // namespace
 
 int runStatsCommand(int argc, char** argv) {
   std::string admin = "http://127.0.0.1:8081";
@@ -153,7 +158,8 @@ int runStatsCommand(int argc, char** argv) {
     }
   }
 
-  json query = {{"from", from}, {"group_by", by}, {"interval", interval.empty() ? "all" : interval}};
+  json query = {
+      {"from", from}, {"group_by", by}, {"interval", interval.empty() ? "all" : interval}};
   if (!to.empty()) {
     query["to"] = to;
   }
@@ -191,8 +197,8 @@ int runStatsCommand(int argc, char** argv) {
       const std::string message = answer.is_object() && answer.contains("error")
                                       ? answer["error"].value("message", text)
                                       : text;
-      std::cerr << "switchyard stats: " << admin << " answered " << static_cast<int>(response.getStatus()) << ": "
-                << message << "\n";
+      std::cerr << "switchyard stats: " << admin << " answered "
+                << static_cast<int>(response.getStatus()) << ": " << message << "\n";
       return 1;
     }
     if (!answer.is_object()) {
@@ -208,8 +214,9 @@ int runStatsCommand(int argc, char** argv) {
     return 0;
   }
 
-  std::cout << name << ": " << utc(answer.value("from", int64_t{0})) << " to " << utc(answer.value("to", int64_t{0}))
-            << " UTC, " << answer.value("granularity", std::string()) << " data\n\n";
+  std::cout << name << ": " << utc(answer.value("from", int64_t{0})) << " to "
+            << utc(answer.value("to", int64_t{0})) << " UTC, "
+            << answer.value("granularity", std::string()) << " data\n\n";
   Table table;
   const bool per_time = answer.contains("timestamps");
   if (per_time) {
@@ -223,8 +230,8 @@ int runStatsCommand(int argc, char** argv) {
     table.header.push_back(h);
   }
   table.text_columns = table.header.size();
-  for (const char* h : {"REQUESTS", "ERRORS", "ERR%", "P50 MS", "P95 MS", "P99 MS", "TTFT P95", "TOKENS IN",
-                        "TOKENS OUT", "COST USD"}) {
+  for (const char* h : {"REQUESTS", "ERRORS", "ERR%", "P50 MS", "P95 MS", "P99 MS", "TTFT P95",
+                        "TOKENS IN", "TOKENS OUT", "COST USD"}) {
     table.header.emplace_back(h);
   }
   const auto groupCells = [&](const json& series) {
@@ -277,4 +284,4 @@ int runStatsCommand(int argc, char** argv) {
   return 0;
 }
 
-} // namespace switchyard
+}  // namespace switchyard

@@ -7,4 +7,4 @@ namespace switchyard {
 /// Runs the subcommand with the arguments after "stats". @return the process exit code.
 int runStatsCommand(int argc, char** argv);
 
-} // namespace switchyard
+}  // namespace switchyard

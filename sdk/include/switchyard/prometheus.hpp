@@ -41,10 +41,17 @@ inline std::string formatValue(double v) {
 inline void appendLabelValue(std::string& out, std::string_view value) {
   for (char c : value) {
     switch (c) {
-    case '\\': out += "\\\\"; break;
-    case '"': out += "\\\""; break;
-    case '\n': out += "\\n"; break;
-    default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
     }
   }
 }
@@ -79,7 +86,7 @@ inline std::string sanitizeName(std::string_view name) {
 
 /// Appends families to one exposition. Call family() once per metric name, then its samples.
 class Writer {
-public:
+ public:
   void family(std::string_view name, std::string_view type, std::string_view help) {
     text_ += "# HELP ";
     text_ += name;
@@ -123,13 +130,13 @@ public:
   const std::string& text() const { return text_; }
   std::string take() { return std::move(text_); }
 
-private:
+ private:
   std::string text_;
 };
 
 /// A cumulative histogram over fixed upper bounds (ascending), as Prometheus exposes it.
 class FixedHistogram {
-public:
+ public:
   FixedHistogram() = default;
   explicit FixedHistogram(const std::vector<double>* bounds)
       : bounds_(bounds), counts_(bounds->size() + 1, 0) {}
@@ -166,12 +173,12 @@ public:
 
   uint64_t count() const { return count_; }
 
-private:
+ private:
   const std::vector<double>* bounds_ = nullptr;
   std::vector<uint64_t> counts_;
   double sum_ = 0;
   uint64_t count_ = 0;
 };
 
-} // namespace prometheus
-} // namespace switchyard
+}  // namespace prometheus
+}  // namespace switchyard

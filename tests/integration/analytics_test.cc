@@ -309,6 +309,16 @@ TEST_F(AnalyticsGatewayTest, StatsCommandPrintsATable) {
   EXPECT_NE(out2.find("TIME (UTC)"), std::string::npos) << out2;
   EXPECT_NE(out2.find("team-a"), std::string::npos) << out2;
 
+  // No grouping: one row, the total.
+  auto [code5, out5] = run(std::string(SWITCHYARD_BINARY) + " stats --admin " + admin + " --by '' --last 1h");
+  ASSERT_EQ(code5, 0) << out5;
+  EXPECT_NE(out5.find("REQUESTS"), std::string::npos) << out5;
+  EXPECT_EQ(out5.find("TOTAL"), std::string::npos) << out5;
+  // A module that answers something else is named, not printed as an empty table.
+  auto [code6, out6] = run(std::string(SWITCHYARD_BINARY) + " stats --admin " + admin + " --name stats");
+  EXPECT_EQ(code6, 1) << out6;
+  EXPECT_NE(out6.find("does not answer time-series queries"), std::string::npos) << out6;
+
   // A bad query is the server's 400 message on stderr and exit code 1.
   auto [code3, out3] =
       run(std::string(SWITCHYARD_BINARY) + " stats --admin " + admin + " --by colour");

@@ -6,6 +6,8 @@
 #include <Poco/StreamCopier.h>
 #include <Poco/URI.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <ctime>
 #include <iomanip>
@@ -213,6 +215,11 @@ int runStatsCommand(int argc, char** argv) {
     std::cout << answer.dump(2) << "\n";
     return 0;
   }
+  if (!answer["series"].is_array() || !answer["group_by"].is_array()) {
+    std::cerr << "switchyard stats: module " << name
+              << " does not answer time-series queries; --json prints what it answered\n";
+    return 1;
+  }
 
   std::cout << name << ": " << utc(answer.value("from", int64_t{0})) << " to "
             << utc(answer.value("to", int64_t{0})) << " UTC, "
@@ -274,12 +281,15 @@ int runStatsCommand(int argc, char** argv) {
     std::cout << "no calls in this range\n";
     return 0;
   }
-  std::vector<std::string> total(table.text_columns, "");
-  total[0] = "TOTAL";
-  for (auto& c : metricCells(answer["total"])) {
-    total.push_back(std::move(c));
+  // Without a group or a time column the one row already is the total.
+  if (table.text_columns > 0) {
+    std::vector<std::string> total(table.text_columns, "");
+    total[0] = "TOTAL";
+    for (auto& c : metricCells(answer["total"])) {
+      total.push_back(std::move(c));
+    }
+    table.rows.push_back(std::move(total));
   }
-  table.rows.push_back(std::move(total));
   table.print(std::cout);
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <thread>
+#include <vector>
 
 #include "switchyard/plugin/plugin_types.h"
 
@@ -15,12 +16,14 @@ using RecordPtr = std::shared_ptr<const std::string>;
 
 class RecordDispatcher::Worker {
 public:
-  Worker(RecordConsumer consumer, const Options& options)
-      : consumer_(std::move(consumer)), options_(options), thread_([this] { run(); }) {}
+  using Clock = std::chrono::steady_clock;
+
+  Worker(RecordConsumer consumer, const Options& options, RecordSpoolSharedPtr spool)
+      : consumer_(std::move(consumer)), options_(options), spool_(std::move(spool)), thread_([this] { run(); }) {}
 
   ~Worker() { stop(); }
 
-  const ComponentInstanceSharedPtr& instance() const { return consumer_.instance; }
+  const RecordConsumer& consumer() const { return consumer_; }
 
   void submit(const RecordPtr& record) {
     bool wake = false;
@@ -32,8 +35,9 @@ public:
       }
       queue_.push_back(record);
       // Waking the worker per record would cost a context switch per request; it wakes by
-      // itself every flush interval, or at once when a full batch is waiting.
-      wake = queue_.size() == options_.batch_size;
+      // itself every flush interval, or at once when a full batch is waiting or the queue
+      // reaches the mark where it goes to disk.
+      wake = queue_.size() == options_.batch_size || (spool_ && queue_.size() == options_.spool_high_water);
     }
     if (wake) {
       cv_.notify_one();
@@ -47,75 +51,221 @@ public:
         return;
       }
       stopping_ = true;
-      stop_by_ = std::chrono::steady_clock::now() + options_.stop_deadline;
+      stop_by_ = Clock::now() + options_.stop_deadline;
     }
     cv_.notify_all();
     thread_.join();
   }
 
   bool idle() const {
+    const bool spool_settled = !spool_ || spool_->empty();
     std::lock_guard lock(mutex_);
-    return queue_.empty() && in_flight_ == 0;
+    // Spooled records of a failing sink are safe; waiting for the sink would only stall shutdown.
+    return queue_.empty() && in_flight_ == 0 && (spool_settled || failing_);
   }
 
   ConsumerStats stats() const {
+    ConsumerStats s;
+    if (spool_) {
+      s.spooled = spool_->pendingRecords();
+      s.spool_bytes = spool_->bytes();
+    }
     std::lock_guard lock(mutex_);
-    return ConsumerStats{consumer_.name, kindName(consumer_.instance->kind()), delivered_, dropped_,
-                         failed_batches_, queue_.size() + in_flight_};
+    s.name = consumer_.name;
+    s.kind = consumer_.instance ? kindName(consumer_.instance->kind()) : "log_sink";
+    s.delivered = delivered_;
+    s.dropped = dropped_;
+    s.failed_batches = failed_batches_;
+    s.queued = queue_.size() + in_flight_;
+    s.last_error = last_error_;
+    return s;
   }
 
 private:
+  /// Sleeps until there is something to do: a full batch, records past the high-water mark,
+  /// spooled records for a sink not in backoff, the flush interval, or stop.
+  void waitForWork(std::unique_lock<std::mutex>& lock, bool spool_pending, bool holding_batch) {
+    const auto now = Clock::now();
+    const bool backing_off = failing_ && now < retry_at_;
+    if (stopping_) {
+      if (backing_off && !spool_) {
+        cv_.wait_until(lock, std::min(retry_at_, stop_by_));
+      }
+      return;
+    }
+    if (!backing_off && (spool_pending || holding_batch || queue_.size() >= options_.batch_size)) {
+      return;
+    }
+    if (spool_ && queue_.size() >= options_.spool_high_water) {
+      return;
+    }
+    auto until = now + options_.flush_interval;
+    if (backing_off) {
+      until = std::min(until, retry_at_);
+    }
+    cv_.wait_until(lock, until, [&] {
+      return stopping_ || queue_.size() >= options_.batch_size ||
+             (spool_ && queue_.size() >= options_.spool_high_water);
+    });
+  }
+
   void run() {
-    std::vector<RecordPtr> batch;
-    auto backoff = std::chrono::milliseconds(100);
+    std::vector<RecordPtr> batch; // taken from memory, not yet accepted
+    auto backoff = kFirstBackoff;
     for (;;) {
+      std::deque<RecordPtr> to_spool;
+      bool exit_after_spool = false;
+      bool stopping = false;
+      bool backing_off = false;
+      bool past_deadline = false;
+      // Read outside mutex_: the spool may be busy with another worker's fsync, and submit()
+      // must never wait for a disk.
+      const bool spool_pending = spool_ && !spool_->empty();
       {
         std::unique_lock lock(mutex_);
-        if (batch.empty()) {
-          cv_.wait_for(lock, options_.flush_interval,
-                       [&] { return stopping_ || queue_.size() >= options_.batch_size; });
-          if (queue_.empty() && !stopping_) {
-            continue;
-          }
-          if (queue_.empty() && stopping_) {
-            return;
-          }
+        waitForWork(lock, spool_pending, !batch.empty());
+        const auto now = Clock::now();
+        stopping = stopping_;
+        past_deadline = stopping && now >= stop_by_;
+        backing_off = failing_ && now < retry_at_;
+        if (spool_ && stopping && (failing_ || past_deadline)) {
+          // The sink is down (or too slow) at shutdown: everything goes to disk for the next run.
+          exit_after_spool = true;
+          to_spool.swap(queue_);
+        } else if (spool_ && (failing_ || spool_pending || queue_.size() >= options_.spool_high_water)) {
+          // Once anything is on disk, newer records queue behind it there, so order holds.
+          to_spool.swap(queue_);
+        } else if (batch.empty()) {
           while (!queue_.empty() && batch.size() < options_.batch_size) {
             batch.push_back(std::move(queue_.front()));
             queue_.pop_front();
           }
           in_flight_ = batch.size();
         }
+        in_flight_ += to_spool.size();
       }
-      if (deliver(batch)) {
+      if (!to_spool.empty()) {
+        spoolOut(std::vector<RecordPtr>(to_spool.begin(), to_spool.end()), to_spool.size());
+      }
+      if (exit_after_spool) {
+        return;
+      }
+      if (!spool_ && past_deadline) {
         std::lock_guard lock(mutex_);
-        delivered_ += batch.size();
-        in_flight_ = 0;
-        batch.clear();
-        backoff = std::chrono::milliseconds(100);
-        continue;
-      }
-      std::unique_lock lock(mutex_);
-      failed_batches_++;
-      if (stopping_ && std::chrono::steady_clock::now() >= stop_by_) {
-        dropped_ += batch.size() + queue_.size();
-        spdlog::error("log sink {}: dropping {} records at shutdown, the sink is not accepting them",
-                      consumer_.name, batch.size() + queue_.size());
+        const size_t left = batch.size() + queue_.size();
+        if (left > 0) {
+          dropped_ += left;
+          spdlog::error("log sink {}: dropping {} records at shutdown, the sink is not accepting them and "
+                        "there is no spool", consumer_.name, left);
+        }
         queue_.clear();
         in_flight_ = 0;
         return;
       }
-      // Keep the batch and retry; the queue behind it keeps its bound.
-      cv_.wait_for(lock, backoff, [&] { return stopping_ && std::chrono::steady_clock::now() >= stop_by_; });
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+      if (backing_off) {
+        continue;
+      }
+      if (spool_ && !spool_->empty()) {
+        deliverFromSpool(backoff);
+        continue;
+      }
+      if (batch.empty()) {
+        std::lock_guard lock(mutex_);
+        if (stopping && queue_.empty()) {
+          return;
+        }
+        continue;
+      }
+      std::string error;
+      if (deliver(viewsOf(batch), &error)) {
+        std::lock_guard lock(mutex_);
+        delivered_ += batch.size();
+        in_flight_ = 0;
+        failing_ = false;
+        batch.clear();
+        backoff = kFirstBackoff;
+        continue;
+      }
+      failed(error, backoff);
+      if (spool_) {
+        // The failed batch heads the spool; the queue follows it on the next pass.
+        spoolOut(std::move(batch), 0);
+        batch.clear();
+        std::lock_guard lock(mutex_);
+        in_flight_ = 0;
+      }
     }
   }
 
-  bool deliver(const std::vector<RecordPtr>& batch) {
+  void deliverFromSpool(std::chrono::milliseconds& backoff) {
+    auto reader = spool_->tryLockReader();
+    if (!reader.owns_lock()) {
+      // The other worker of this consumer (during a reload) is draining it.
+      std::this_thread::sleep_for(options_.flush_interval);
+      return;
+    }
+    RecordSpool::Batch b = spool_->peek(options_.batch_size);
+    if (b.records.empty()) {
+      return;
+    }
+    std::vector<std::string_view> views(b.records.begin(), b.records.end());
+    std::string error;
+    if (!deliver(views, &error)) {
+      failed(error, backoff);
+      return;
+    }
+    spool_->commit(b);
+    std::lock_guard lock(mutex_);
+    delivered_ += b.records.size();
+    failing_ = false;
+    backoff = kFirstBackoff;
+  }
+
+  void failed(const std::string& error, std::chrono::milliseconds& backoff) {
+    std::lock_guard lock(mutex_);
+    failed_batches_++;
+    failing_ = true;
+    last_error_ = error;
+    retry_at_ = Clock::now() + backoff;
+    backoff = std::min(backoff * 2, options_.retry_backoff_max);
+  }
+
+  /// Appends to the spool; counts what the cap (or a disk error) refused as dropped.
+  /// `in_flight` is how many of them were counted in in_flight_.
+  void spoolOut(std::vector<RecordPtr> records, size_t in_flight) {
+    const size_t stored = spool_->append(viewsOf(records));
+    std::lock_guard lock(mutex_);
+    in_flight_ -= std::min(in_flight_, in_flight);
+    if (stored < records.size()) {
+      dropped_ += records.size() - stored;
+      last_error_ = spool_->lastError().empty() ? "spool is full (" + std::to_string(options_.spool_max_bytes) +
+                                                      " bytes)"
+                                                : spool_->lastError();
+      spdlog::error("log sink {}: dropped {} records: {}", consumer_.name, records.size() - stored, last_error_);
+    }
+  }
+
+  static std::vector<std::string_view> viewsOf(const std::vector<RecordPtr>& records) {
+    std::vector<std::string_view> views;
+    views.reserve(records.size());
+    for (const auto& r : records) {
+      views.emplace_back(*r);
+    }
+    return views;
+  }
+
+  bool deliver(const std::vector<std::string_view>& records, std::string* error) {
+    if (!consumer_.instance) {
+      const bool ok = consumer_.deliver && consumer_.deliver(records, error);
+      if (!ok) {
+        spdlog::warn("log sink {} failed a batch of {} records: {}", consumer_.name, records.size(), *error);
+      }
+      return ok;
+    }
     std::vector<sy_str> views;
-    views.reserve(batch.size());
-    for (const auto& r : batch) {
-      views.push_back(sy_str{r->data(), r->size()});
+    views.reserve(records.size());
+    for (const auto& r : records) {
+      views.push_back(sy_str{r.data(), r.size()});
     }
     const auto& inst = *consumer_.instance;
     if (inst.kind() == SY_KIND_ANALYTICS) {
@@ -129,23 +279,29 @@ private:
       st = table.flush(inst.handle());
     }
     if (st != SY_OK) {
-      spdlog::warn("log sink {} failed a batch of {} records{}; will retry", consumer_.name, batch.size(),
-                   out.error ? ": " + out.error->message : "");
+      *error = out.error ? out.error->message : "status " + std::to_string(st);
+      spdlog::warn("log sink {} failed a batch of {} records: {}", consumer_.name, records.size(), *error);
     }
     return st == SY_OK;
   }
 
+  static constexpr std::chrono::milliseconds kFirstBackoff{100};
+
   RecordConsumer consumer_;
-  const Options& options_;
+  const Options options_;
+  const RecordSpoolSharedPtr spool_; // null: no spool, failed batches wait in memory
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<RecordPtr> queue_;
   size_t in_flight_ = 0;
   bool stopping_ = false;
-  std::chrono::steady_clock::time_point stop_by_{};
+  bool failing_ = false;
+  Clock::time_point retry_at_{};
+  Clock::time_point stop_by_{};
   uint64_t delivered_ = 0;
   uint64_t dropped_ = 0;
   uint64_t failed_batches_ = 0;
+  std::string last_error_;
   std::thread thread_; // last: starts after every member above exists
 };
 
@@ -164,11 +320,11 @@ void RecordDispatcher::setConsumers(const std::vector<RecordConsumer>& consumers
   for (const auto& c : consumers) {
     std::shared_ptr<Worker> reuse;
     for (const auto& w : *old) {
-      if (w->instance() == c.instance) {
+      if (c.instance && w->consumer().instance == c.instance && w->consumer().name == c.name) {
         reuse = w;
       }
     }
-    next->push_back(reuse ? reuse : std::make_shared<Worker>(c, options_));
+    next->push_back(reuse ? reuse : std::make_shared<Worker>(c, options_, spoolFor(c.name)));
   }
   {
     std::lock_guard lock(mutex_);
@@ -183,6 +339,21 @@ void RecordDispatcher::setConsumers(const std::vector<RecordConsumer>& consumers
       w->stop(); // delivers what it holds first
     }
   }
+}
+
+RecordSpoolSharedPtr RecordDispatcher::spoolFor(const std::string& consumer) {
+  if (options_.spool_dir.empty()) {
+    return nullptr;
+  }
+  std::lock_guard lock(mutex_);
+  auto& spool = spools_[consumer];
+  if (!spool) {
+    // Names may be "." or ".."; they must not climb out of the spool directory.
+    const std::string dir = consumer.find_first_not_of('.') == std::string::npos ? "_" + consumer : consumer;
+    spool = std::make_shared<RecordSpool>(RecordSpool::Options{
+        options_.spool_dir / dir, options_.spool_max_bytes, options_.spool_segment_bytes});
+  }
+  return spool;
 }
 
 void RecordDispatcher::submit(std::string record) {

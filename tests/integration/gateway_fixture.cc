@@ -66,7 +66,8 @@ json GatewayTest::baseConfig() const {
               {"app", "checkout"}}}}}}}}},
       {"log_sinks", {{{"name", "calls"}, {"type", "jsonl"}, {"config", {{"path", recordsPath().string()}}}}}},
       {"analytics", {{{"name", "stats"}, {"type", "stats"}}}},
-      {"logging", {{"level", "warn"}}}};
+      {"logging", {{"level", "warn"}}},
+      {"data_dir", (dir_ / "data").string()}};
 }
 
 void GatewayTest::writeConfig(const json& config) {

@@ -133,7 +133,10 @@ void AdminHandler::handle(const HttpRequest& request, HttpResponseWriter& respon
                        {"delivered", s.delivered},
                        {"dropped", s.dropped},
                        {"failed_batches", s.failed_batches},
-                       {"queued", s.queued}});
+                       {"queued", s.queued},
+                       {"spooled", s.spooled},
+                       {"spool_bytes", s.spool_bytes},
+                       {"last_error", s.last_error}});
     }
     reply(200, {{"providers", providers},
                 {"models", models},

@@ -42,10 +42,26 @@ std::vector<RecordConsumer> consumersOf(const Runtime& rt) {
   std::vector<RecordConsumer> out;
   for (const auto* list : {&rt.log_sinks, &rt.analytics}) {
     for (const auto& n : *list) {
-      out.push_back(RecordConsumer{n.config.name, n.instance});
+      out.push_back(RecordConsumer{n.config.name, n.instance, {}});
     }
   }
   return out;
+}
+
+/// Delivery settings take effect at start; a reload keeps the running dispatcher.
+RecordDispatcher::Options dispatcherOptions(const DeliveryConfig& d) {
+  RecordDispatcher::Options o;
+  o.queue_capacity = d.queue_capacity;
+  o.batch_size = d.batch_size;
+  o.flush_interval = d.flush_interval;
+  o.stop_deadline = d.stop_deadline;
+  if (d.spool) {
+    o.spool_dir = d.spool_dir;
+  }
+  o.spool_max_bytes = d.spool_max_bytes;
+  o.spool_segment_bytes = std::clamp<uint64_t>(d.spool_max_bytes / 8, 1 << 20, 64ull << 20);
+  o.spool_high_water = d.spool_high_water;
+  return o;
 }
 
 } // namespace
@@ -55,7 +71,7 @@ struct Gateway::Impl {
   std::string config_text;
   GatewayConfigSharedPtr config;
   std::unique_ptr<PluginManager> plugins;
-  RecordDispatcher records;
+  std::unique_ptr<RecordDispatcher> records; // made from the config at construction
   UpstreamClientSharedPtr upstream = makePocoUpstreamClient();
   HealthRegistry health; // outlives runtimes: a reload keeps what is known about targets
   std::unique_ptr<HealthChecker> checker;
@@ -101,7 +117,7 @@ struct Gateway::Impl {
       runtime = next;
       last_reload_error.clear();
     }
-    records.setConsumers(consumersOf(*next));
+    records->setConsumers(consumersOf(*next));
     checker->setTargets(probeTargetsOf(*next));
     return true;
   }
@@ -159,11 +175,12 @@ Gateway::Gateway(const fs::path& config_file) : impl_(std::make_unique<Impl>()) 
   impl_->config_text = readFile(impl_->config_file);
   impl_->config = std::make_shared<GatewayConfig>(loadConfigFile(impl_->config_file, executableDir()));
   applyLogLevel(impl_->config->log_level);
+  impl_->records = std::make_unique<RecordDispatcher>(dispatcherOptions(impl_->config->delivery));
 }
 
 Gateway::~Gateway() {
   shutdown();
-  impl_->records.setConsumers({});
+  impl_->records->setConsumers({});
   impl_->runtime.reset();
   impl_->plugins.reset();
   PluginLoader::reapDeferred();
@@ -178,11 +195,11 @@ void Gateway::start() {
   if (!m.runtime) {
     throw std::runtime_error(error);
   }
-  m.records.setConsumers(consumersOf(*m.runtime));
+  m.records->setConsumers(consumersOf(*m.runtime));
   m.checker = std::make_unique<HealthChecker>(*m.upstream, m.health);
   m.checker->setTargets(probeTargetsOf(*m.runtime));
 
-  m.proxy = std::make_unique<AiProxy>([&m] { return m.currentRuntime(); }, *m.upstream, m.records, m.draining);
+  m.proxy = std::make_unique<AiProxy>([&m] { return m.currentRuntime(); }, *m.upstream, *m.records, m.draining);
   AdminState state;
   state.runtime = [&m] { return m.currentRuntime(); };
   state.plugins = [&m] { return m.plugins->current(); };
@@ -192,7 +209,7 @@ void Gateway::start() {
   };
   state.open_connections = [&m] { return m.data_server->openConnections(); };
   state.refused_connections = [&m] { return m.data_server->refusedConnections(); };
-  state.records = &m.records;
+  state.records = m.records.get();
   state.health = &m.health;
   m.admin = std::make_unique<AdminHandler>(std::move(state));
 
@@ -255,7 +272,7 @@ void Gateway::shutdown() {
   if (m.checker) {
     m.checker->stop();
   }
-  if (!m.records.flush(std::chrono::seconds(10))) {
+  if (!m.records->flush(std::chrono::seconds(10))) {
     spdlog::warn("some call records could not be delivered before shutdown");
   }
 }

@@ -1,12 +1,14 @@
-// Log sink "jsonl": appends each call record as one line to a file and rotates it by size
-// (path -> path.1 -> ... -> path.<max_files>). Writes go straight to the file descriptor, so
-// a batch is in the kernel when write_batch returns OK; a failed write is rolled back to the
-// last whole line so the host's retry does not leave a torn record behind.
+// Log sink "jsonl": appends each call record as one line to a file and rotates it by size and
+// by time (path -> path.1 -> ... -> path.<max_files>), deleting rotated files past max_files or
+// older than max_age_days. Writes go straight to the file descriptor, so a batch is in the
+// kernel when write_batch returns OK; a failed write is rolled back to the last whole line so
+// the host's retry does not leave a torn record behind.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -25,6 +27,12 @@ using Json = nlohmann::json;
 
 constexpr std::string_view kSource = "jsonl";
 constexpr int64_t kMaxFilesLimit = 1000;
+constexpr int64_t kSecondsPerDay = 86400;
+
+int64_t nowUnixSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 sdk::Error configError(std::string message) {
   return sdk::Error(400, "invalid_request_error", "invalid_config",
@@ -61,8 +69,24 @@ class JsonlSink : public sdk::LogSink {
           max_bytes_ = static_cast<uint64_t>(positiveInteger(value, key, 1, INT64_MAX));
         } else if (key == "max_files") {
           max_files_ = static_cast<int>(positiveInteger(value, key, 0, kMaxFilesLimit));
+        } else if (key == "rotate_interval") {
+          // UTC-aligned periods; an integer is a period in seconds (e.g. 900 for quarter hours).
+          if (value == "hourly") {
+            interval_s_ = 3600;
+          } else if (value == "daily") {
+            interval_s_ = kSecondsPerDay;
+          } else if (value == "none") {
+            interval_s_ = 0;
+          } else if (value.is_number_integer()) {
+            interval_s_ = positiveInteger(value, key, 1, 366 * kSecondsPerDay);
+          } else {
+            throw configError("\"rotate_interval\" must be \"hourly\", \"daily\", \"none\" or seconds");
+          }
+        } else if (key == "max_age_days") {
+          max_age_days_ = positiveInteger(value, key, 0, 36500);
         } else {
-          throw configError("unknown key \"" + key + "\" (allowed: path, max_bytes, max_files)");
+          throw configError("unknown key \"" + key +
+                            "\" (allowed: path, max_bytes, max_files, rotate_interval, max_age_days)");
         }
       }
     }
@@ -71,6 +95,7 @@ class JsonlSink : public sdk::LogSink {
     if (!open(error)) {
       throw configError(error);
     }
+    applyRetention();
   }
 
   ~JsonlSink() override { close(); }
@@ -80,6 +105,11 @@ class JsonlSink : public sdk::LogSink {
     std::string error;
     if (!ensureOpen(error)) {
       return fail(out, error);
+    }
+    if (interval_s_ > 0 && size_ > 0 && nowUnixSeconds() / interval_s_ != period_) {
+      if (!rotate(error)) {
+        return fail(out, error);
+      }
     }
     std::string pending;
     for (std::string_view record : records) {
@@ -129,7 +159,29 @@ class JsonlSink : public sdk::LogSink {
     size_ = static_cast<uint64_t>(st.st_size);
     inode_ = st.st_ino;
     device_ = st.st_dev;
+    // A file carried over from before a restart belongs to the period it was last written in.
+    if (interval_s_ > 0) {
+      period_ = (size_ > 0 ? static_cast<int64_t>(st.st_mtim.tv_sec) : nowUnixSeconds()) / interval_s_;
+    }
     return true;
+  }
+
+  /// Deletes rotated files older than max_age_days (max_files is kept by rotate()).
+  void applyRetention() {
+    if (max_age_days_ <= 0) {
+      return;
+    }
+    const int64_t cutoff = nowUnixSeconds() - max_age_days_ * kSecondsPerDay;
+    for (int i = 1; i <= kMaxFilesLimit; ++i) {
+      const std::string file = path_ + "." + std::to_string(i);
+      struct stat st {};
+      if (::stat(file.c_str(), &st) != 0) {
+        break;
+      }
+      if (st.st_mtim.tv_sec < cutoff && ::unlink(file.c_str()) != 0) {
+        sdk::Host::log(SY_LOG_WARN, kSource, errnoText("cannot remove " + file, errno));
+      }
+    }
   }
 
   void close() {
@@ -198,7 +250,9 @@ class JsonlSink : public sdk::LogSink {
       error = errnoText("cannot rename " + path_, errno);
       return false;
     }
-    return open(error);
+    const bool opened = open(error);
+    applyRetention();
+    return opened;
   }
 
   sy_status fail(const sdk::Output& out, const std::string& error) {
@@ -210,6 +264,9 @@ class JsonlSink : public sdk::LogSink {
   std::string path_ = "var/log/calls.jsonl";
   uint64_t max_bytes_ = 104857600;
   int max_files_ = 5;
+  int64_t interval_s_ = 0;   // 0: no time rotation
+  int64_t max_age_days_ = 0; // 0: rotated files are kept by count only
+  int64_t period_ = 0;       // the interval the current file belongs to
   int fd_ = -1;
   uint64_t size_ = 0;
   ino_t inode_ = 0;
@@ -220,6 +277,6 @@ class JsonlSink : public sdk::LogSink {
 }  // namespace jsonl
 }  // namespace switchyard
 
-SY_PLUGIN("jsonl", "1.0.0", "Switchyard", "Call records as JSON lines in a size-rotated file",
+SY_PLUGIN("jsonl", "1.0.0", "Switchyard", "Call records as JSON lines, rotated by size and time",
           switchyard::sdk::logSink<switchyard::jsonl::JsonlSink>(
-              "jsonl", "Appends call records to a JSON-lines file, rotated by size"))
+              "jsonl", "Appends call records to a JSON-lines file, rotated by size and time"))

@@ -2,12 +2,14 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <switchyard/testing/fake_host.hpp>
+#include <thread>
 #include <vector>
 
 namespace switchyard {
@@ -178,6 +180,63 @@ TEST_F(JsonlSinkTest, IoFailureIsReportedAndRetryable) {
   EXPECT_EQ(lines(path), std::vector<std::string>{record(1)});
 }
 
+void setAge(const fs::path& file, std::chrono::hours age) {
+  fs::last_write_time(file, fs::file_time_type::clock::now() - age);
+}
+
+TEST_F(JsonlSinkTest, RotatesWhenTheTimePeriodChanges) {
+  const fs::path path = dir_ / "calls.jsonl";
+  auto sink = create(R"({"path":")" + path.string() + R"(","rotate_interval":1})");
+  FakeOutput out;
+  ASSERT_EQ(sink->writeBatch({record(1), record(2)}, out), SY_OK);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100)); // into the next 1-second period
+  ASSERT_EQ(sink->writeBatch({record(3)}, out), SY_OK);
+  EXPECT_EQ(lines(fs::path(path.string() + ".1")), (std::vector<std::string>{record(1), record(2)}));
+  EXPECT_EQ(lines(path), std::vector<std::string>{record(3)});
+}
+
+TEST_F(JsonlSinkTest, DailyFileFromAnEarlierDayRotatesOnTheFirstWriteAfterRestart) {
+  const fs::path path = dir_ / "calls.jsonl";
+  std::ofstream(path) << record(1) << "\n";
+  setAge(path, std::chrono::hours(48));
+  auto sink = create(R"({"path":")" + path.string() + R"(","rotate_interval":"daily"})");
+  FakeOutput out;
+  ASSERT_EQ(sink->writeBatch({record(2)}, out), SY_OK);
+  ASSERT_EQ(sink->writeBatch({record(3)}, out), SY_OK);
+  EXPECT_EQ(lines(fs::path(path.string() + ".1")), std::vector<std::string>{record(1)});
+  EXPECT_EQ(lines(path), (std::vector<std::string>{record(2), record(3)}));
+}
+
+TEST_F(JsonlSinkTest, HourlyRotationKeepsWritingWithinTheHour) {
+  const fs::path path = dir_ / "calls.jsonl";
+  auto sink = create(R"({"path":")" + path.string() + R"(","rotate_interval":"hourly"})");
+  FakeOutput out;
+  ASSERT_EQ(sink->writeBatch({record(1)}, out), SY_OK);
+  ASSERT_EQ(sink->writeBatch({record(2)}, out), SY_OK);
+  // Unless the test straddles an hour boundary, both lines share one file.
+  EXPECT_EQ(lines(path).size() + (fs::exists(path.string() + ".1") ? 1u : 0u), 2u);
+}
+
+TEST_F(JsonlSinkTest, MaxAgeDaysDeletesOldRotatedFiles) {
+  const fs::path path = dir_ / "calls.jsonl";
+  for (int i = 1; i <= 3; ++i) {
+    std::ofstream(path.string() + "." + std::to_string(i)) << record(i) << "\n";
+  }
+  setAge(path.string() + ".2", std::chrono::hours(24 * 10));
+  setAge(path.string() + ".3", std::chrono::hours(24 * 30));
+  auto sink = create(R"({"path":")" + path.string() + R"(","max_age_days":7,"max_files":5})");
+  EXPECT_TRUE(fs::exists(path.string() + ".1"));
+  EXPECT_FALSE(fs::exists(path.string() + ".2"));
+  EXPECT_FALSE(fs::exists(path.string() + ".3"));
+  // Retention runs again at each rotation.
+  setAge(path.string() + ".1", std::chrono::hours(24 * 8));
+  auto small = create(R"({"path":")" + path.string() + R"(","max_age_days":7,"max_bytes":60})");
+  FakeOutput out;
+  ASSERT_EQ(small->writeBatch({record(4), record(5)}, out), SY_OK);
+  EXPECT_EQ(lines(fs::path(path.string() + ".1")), std::vector<std::string>{record(4)});
+  EXPECT_FALSE(fs::exists(path.string() + ".2")) << "the 8-day-old file aged out when it became .2";
+}
+
 TEST_F(JsonlSinkTest, RejectsBadConfig) {
   std::ofstream(dir_ / "file") << "x";
   const std::string in_file = (dir_ / "file" / "calls.jsonl").string();
@@ -193,6 +252,9 @@ TEST_F(JsonlSinkTest, RejectsBadConfig) {
            Case{R"({"path":"x","max_bytes":"1MB"})", "max_bytes"},
            Case{R"({"path":"x","max_files":-1})", "max_files"},
            Case{R"({"path":"x","rotate":true})", "unknown key \"rotate\""},
+           Case{R"({"path":"x","rotate_interval":"weekly"})", "rotate_interval"},
+           Case{R"({"path":"x","rotate_interval":0})", "rotate_interval"},
+           Case{R"({"path":"x","max_age_days":-1})", "max_age_days"},
            Case{"[]", "JSON object"},
        }) {
     auto created = plugin_->createLogSink("jsonl", c.config);

@@ -170,5 +170,40 @@ TEST(Config, MinThreadsDefaultFollowsASmallCap) {
             std::string::npos);
 }
 
+TEST(Config, DataDirAndDeliveryDefaultsKeepASpoolUnderTheDataDir) {
+  GatewayConfig c = parse("{}");
+  EXPECT_FALSE(c.data_dir.empty());
+  EXPECT_TRUE(c.delivery.spool);
+  EXPECT_EQ(c.delivery.spool_dir, c.data_dir / "spool");
+  EXPECT_EQ(c.delivery.spool_max_bytes, 1ull << 30);
+  EXPECT_EQ(c.delivery.batch_size, 256u);
+}
+
+TEST(Config, DataDirIsSubstitutedIntoPluginConfigs) {
+  GatewayConfig c = parse(R"({"data_dir": "state",
+    "log_sinks": [{"type": "sqlite", "config": {"path": "${data_dir}/calls.db", "n": 1,
+                                                "list": ["${data_dir}/a", "x${data_dir}y"]}}],
+    "delivery": {"batch_size": 10, "stop_deadline_ms": 0,
+                 "spool": {"enabled": false, "dir": "/spool", "max_bytes": 2097152, "high_water": 5}}})");
+  EXPECT_EQ(c.data_dir, "/etc/sy/state"); // relative to the config file
+  EXPECT_EQ(c.log_sinks.at(0).config_json,
+            R"({"list":["/etc/sy/state/a","x/etc/sy/statey"],"n":1,"path":"/etc/sy/state/calls.db"})");
+  EXPECT_EQ(c.delivery.batch_size, 10u);
+  EXPECT_EQ(c.delivery.stop_deadline.count(), 0);
+  EXPECT_FALSE(c.delivery.spool);
+  EXPECT_EQ(c.delivery.spool_dir, "/spool");
+  EXPECT_EQ(c.delivery.spool_max_bytes, 2097152u);
+  EXPECT_EQ(c.delivery.spool_high_water, 5u);
+}
+
+TEST(Config, DeliveryMistakesAreNamed) {
+  EXPECT_NE(errorOf(R"({"delivery": {"spool": {"max_bytes": 10}}})").find("delivery.spool.max_bytes"),
+            std::string::npos);
+  EXPECT_NE(errorOf(R"({"delivery": {"spool": {"enabled": "yes"}}})").find("delivery.spool.enabled"),
+            std::string::npos);
+  EXPECT_NE(errorOf(R"({"delivery": {"queue": 1}})").find("unknown field \"queue\""), std::string::npos);
+  EXPECT_NE(errorOf(R"({"data_dir": 5})").find("data_dir"), std::string::npos);
+}
+
 } // namespace
 } // namespace switchyard

@@ -30,7 +30,8 @@ constexpr int64_t kMaxFilesLimit = 1000;
 constexpr int64_t kSecondsPerDay = 86400;
 
 int64_t nowUnixSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -80,13 +81,15 @@ class JsonlSink : public sdk::LogSink {
           } else if (value.is_number_integer()) {
             interval_s_ = positiveInteger(value, key, 1, 366 * kSecondsPerDay);
           } else {
-            throw configError("\"rotate_interval\" must be \"hourly\", \"daily\", \"none\" or seconds");
+            throw configError(
+                "\"rotate_interval\" must be \"hourly\", \"daily\", \"none\" or seconds");
           }
         } else if (key == "max_age_days") {
           max_age_days_ = positiveInteger(value, key, 0, 36500);
         } else {
-          throw configError("unknown key \"" + key +
-                            "\" (allowed: path, max_bytes, max_files, rotate_interval, max_age_days)");
+          throw configError(
+              "unknown key \"" + key +
+              "\" (allowed: path, max_bytes, max_files, rotate_interval, max_age_days)");
         }
       }
     }
@@ -161,7 +164,8 @@ class JsonlSink : public sdk::LogSink {
     device_ = st.st_dev;
     // A file carried over from before a restart belongs to the period it was last written in.
     if (interval_s_ > 0) {
-      period_ = (size_ > 0 ? static_cast<int64_t>(st.st_mtim.tv_sec) : nowUnixSeconds()) / interval_s_;
+      period_ =
+          (size_ > 0 ? static_cast<int64_t>(st.st_mtim.tv_sec) : nowUnixSeconds()) / interval_s_;
     }
     return true;
   }
@@ -264,9 +268,9 @@ class JsonlSink : public sdk::LogSink {
   std::string path_ = "var/log/calls.jsonl";
   uint64_t max_bytes_ = 104857600;
   int max_files_ = 5;
-  int64_t interval_s_ = 0;   // 0: no time rotation
-  int64_t max_age_days_ = 0; // 0: rotated files are kept by count only
-  int64_t period_ = 0;       // the interval the current file belongs to
+  int64_t interval_s_ = 0;    // 0: no time rotation
+  int64_t max_age_days_ = 0;  // 0: rotated files are kept by count only
+  int64_t period_ = 0;        // the interval the current file belongs to
   int fd_ = -1;
   uint64_t size_ = 0;
   ino_t inode_ = 0;

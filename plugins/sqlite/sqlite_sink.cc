@@ -30,7 +30,8 @@ using Json = nlohmann::json;
 constexpr std::string_view kSource = "sqlite";
 
 sdk::Error configError(std::string message) {
-  return sdk::Error(400, "invalid_request_error", "invalid_config", "sqlite sink config: " + std::move(message));
+  return sdk::Error(400, "invalid_request_error", "invalid_config",
+                    "sqlite sink config: " + std::move(message));
 }
 
 constexpr const char* kSchema = R"sql(
@@ -111,19 +112,19 @@ const Json* at(const Json& obj, std::initializer_list<const char*> path) {
 }
 
 class Statement {
-public:
+ public:
   Statement() = default;
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
   ~Statement() { sqlite3_finalize(stmt_); }
   sqlite3_stmt*& get() { return stmt_; }
 
-private:
+ private:
   sqlite3_stmt* stmt_ = nullptr;
 };
 
 class SqliteSink : public sdk::LogSink {
-public:
+ public:
   explicit SqliteSink(std::string_view config_text) {
     if (!config_text.empty()) {
       const Json config = Json::parse(config_text, nullptr, false);
@@ -142,12 +143,14 @@ public:
           }
           synchronous_ = value.get<std::string>();
         } else if (key == "busy_timeout_ms") {
-          if (!value.is_number_integer() || value.get<int64_t>() < 0 || value.get<int64_t>() > 600000) {
+          if (!value.is_number_integer() || value.get<int64_t>() < 0 ||
+              value.get<int64_t>() > 600000) {
             throw configError("\"busy_timeout_ms\" must be an integer from 0 to 600000");
           }
           busy_timeout_ms_ = value.get<int>();
         } else {
-          throw configError("unknown key \"" + key + "\" (allowed: path, synchronous, busy_timeout_ms)");
+          throw configError("unknown key \"" + key +
+                            "\" (allowed: path, synchronous, busy_timeout_ms)");
         }
       }
     }
@@ -161,7 +164,8 @@ public:
 
   ~SqliteSink() override { close(); }
 
-  sy_status writeBatch(const std::vector<std::string_view>& records, const sdk::Output& out) override {
+  sy_status writeBatch(const std::vector<std::string_view>& records,
+                       const sdk::Output& out) override {
     std::string error;
     if (db_ == nullptr && !open(error)) {
       close();
@@ -185,7 +189,7 @@ public:
     return SY_OK;
   }
 
-private:
+ private:
   bool open(std::string& error) {
     const std::filesystem::path path(path_);
     if (path.has_parent_path()) {
@@ -197,8 +201,9 @@ private:
       }
     }
     // One worker writes per instance (the host serializes write_batch), so no SQLite mutexes.
-    const int rc = sqlite3_open_v2(path_.c_str(), &db_,
-                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    const int rc =
+        sqlite3_open_v2(path_.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
       error = "cannot open " + path_ + ": " + (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
       return false;
@@ -206,12 +211,13 @@ private:
     sqlite3_busy_timeout(db_, busy_timeout_ms_);
     // NORMAL in WAL mode survives a crash of the process (a committed batch is in the WAL);
     // FULL also survives losing power, at one fsync per batch.
-    if (!exec("PRAGMA journal_mode = WAL", error) || !exec("PRAGMA synchronous = " + synchronous_, error) ||
-        !exec(kSchema, error)) {
+    if (!exec("PRAGMA journal_mode = WAL", error) ||
+        !exec("PRAGMA synchronous = " + synchronous_, error) || !exec(kSchema, error)) {
       error = path_ + ": " + error;
       return false;
     }
-    if (sqlite3_prepare_v3(db_, kInsert, -1, SQLITE_PREPARE_PERSISTENT, &insert_.get(), nullptr) != SQLITE_OK) {
+    if (sqlite3_prepare_v3(db_, kInsert, -1, SQLITE_PREPARE_PERSISTENT, &insert_.get(), nullptr) !=
+        SQLITE_OK) {
       error = path_ + ": " + sqlite3_errmsg(db_);
       return false;
     }
@@ -279,13 +285,15 @@ private:
     sqlite3_clear_bindings(s);
     Json r = Json::parse(text, nullptr, false);
     if (r.is_discarded() || !r.is_object()) {
-      r = Json::object(); // still stored, with its text, so nothing the gateway sent is lost
+      r = Json::object();  // still stored, with its text, so nothing the gateway sent is lost
     }
     const Json* id = at(r, {"request_id"});
     const std::string request_id =
-        id != nullptr && id->is_string() && !id->get_ref<const std::string&>().empty() ? id->get<std::string>()
-                                                                                         : contentId(text);
-    sqlite3_bind_text(s, 1, request_id.data(), static_cast<int>(request_id.size()), SQLITE_TRANSIENT);
+        id != nullptr && id->is_string() && !id->get_ref<const std::string&>().empty()
+            ? id->get<std::string>()
+            : contentId(text);
+    sqlite3_bind_text(s, 1, request_id.data(), static_cast<int>(request_id.size()),
+                      SQLITE_TRANSIENT);
     bindInt(2, at(r, {"start_unix_ms"}));
     bindInt(3, at(r, {"end_unix_ms"}));
     bindText(4, at(r, {"principal", "tenant"}));
@@ -353,9 +361,9 @@ private:
   Statement insert_;
 };
 
-} // namespace
-} // namespace sqlite
-} // namespace switchyard
+}  // namespace
+}  // namespace sqlite
+}  // namespace switchyard
 
 SY_PLUGIN("sqlite", "1.0.0", "Switchyard", "Call records in a local SQLite database",
           switchyard::sdk::logSink<switchyard::sqlite::SqliteSink>(

@@ -15,21 +15,24 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-json userChat() { return {{"model", "gpt-test"}, {"messages", {{{"role", "user"}, {"content", "ping"}}}}}; }
+json userChat() {
+  return {{"model", "gpt-test"}, {"messages", {{{"role", "user"}, {"content", "ping"}}}}};
+}
 
 /// Another process's write transaction on the database: the sink's batches fail while it lasts.
 class DbLock {
-public:
+ public:
   explicit DbLock(const fs::path& path) {
     EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK);
-    EXPECT_EQ(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db_);
+    EXPECT_EQ(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db_);
   }
   ~DbLock() {
     sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
     sqlite3_close(db_);
   }
 
-private:
+ private:
   sqlite3* db_ = nullptr;
 };
 
@@ -38,7 +41,8 @@ std::string scalar(const fs::path& path, const std::string& sql) {
   std::string out;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
     sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
       const auto* t = sqlite3_column_text(s, 0);
       out = t ? reinterpret_cast<const char*>(t) : "";
     }
@@ -49,7 +53,7 @@ std::string scalar(const fs::path& path, const std::string& sql) {
 }
 
 class RecordDeliveryTest : public GatewayTest {
-protected:
+ protected:
   void SetUp() override {
     GatewayTest::SetUp();
     installFirstPartyPlugins();
@@ -57,10 +61,10 @@ protected:
   }
   json config() const {
     json c = baseConfig();
-    c["log_sinks"] = json::array(
-        {{{"name", "history"},
-          {"type", "sqlite"},
-          {"config", {{"path", "${data_dir}/calls.db"}, {"busy_timeout_ms", 20}}}}});
+    c["log_sinks"] =
+        json::array({{{"name", "history"},
+                      {"type", "sqlite"},
+                      {"config", {{"path", "${data_dir}/calls.db"}, {"busy_timeout_ms", 20}}}}});
     c["delivery"] = {{"flush_interval_ms", 20}, {"stop_deadline_ms", 1000}};
     return c;
   }
@@ -97,25 +101,29 @@ TEST_F(RecordDeliveryTest, CallsBecomeRowsInTheDefaultSqliteSink) {
   calls(5);
   ASSERT_TRUE(waitFor([&] { return history()["delivered"] == 5; })) << history();
   EXPECT_EQ(scalar(db(), "SELECT count(DISTINCT request_id) FROM calls"), "5");
-  EXPECT_EQ(scalar(db(), "SELECT group_concat(DISTINCT tenant || '/' || model || '/' || status) FROM calls"),
-            "team-a/gpt-test/200");
+  EXPECT_EQ(
+      scalar(db(),
+             "SELECT group_concat(DISTINCT tenant || '/' || model || '/' || status) FROM calls"),
+      "team-a/gpt-test/200");
   EXPECT_EQ(history()["dropped"], 0);
   EXPECT_EQ(history()["spooled"], 0);
 }
 
 TEST_F(RecordDeliveryTest, DatabaseOutageAndRestartLoseAndDuplicateNothing) {
   startGateway(config());
-  calls(2); // creates the table
+  calls(2);  // creates the table
   ASSERT_TRUE(waitFor([&] { return history()["delivered"] == 2; })) << history();
   {
     DbLock lock(db());
     calls(20);
     ASSERT_TRUE(waitFor([&] { return history()["spooled"] == 20; })) << history();
     EXPECT_GT(history()["failed_batches"].get<int>(), 0);
-    EXPECT_NE(history()["last_error"].get<std::string>().find("locked"), std::string::npos) << history();
+    EXPECT_NE(history()["last_error"].get<std::string>().find("locked"), std::string::npos)
+        << history();
     EXPECT_TRUE(fs::exists(dir_ / "data" / "spool" / "history"));
   }
-  ASSERT_TRUE(waitFor([&] { return history()["delivered"] == 22 && history()["spooled"] == 0; })) << history();
+  ASSERT_TRUE(waitFor([&] { return history()["delivered"] == 22 && history()["spooled"] == 0; }))
+      << history();
   EXPECT_EQ(scalar(db(), "SELECT count(*) FROM calls"), "22");
 
   // Down again, and the gateway stops while it is: the records wait on disk for the next run.
@@ -134,10 +142,11 @@ TEST_F(RecordDeliveryTest, DatabaseOutageAndRestartLoseAndDuplicateNothing) {
   EXPECT_EQ(scalar(db(), "SELECT count(DISTINCT request_id) FROM calls"), "35");
   EXPECT_EQ(history()["dropped"], 0);
   // In order: rows were inserted in the order the calls started.
-  EXPECT_EQ(scalar(db(), "SELECT count(*) FROM calls a JOIN calls b ON a.id < b.id "
-                         "WHERE a.start_unix_ms > b.start_unix_ms"),
+  EXPECT_EQ(scalar(db(),
+                   "SELECT count(*) FROM calls a JOIN calls b ON a.id < b.id "
+                   "WHERE a.start_unix_ms > b.start_unix_ms"),
             "0");
 }
 
-} // namespace
-} // namespace switchyard::testing
+}  // namespace
+}  // namespace switchyard::testing

@@ -189,9 +189,10 @@ TEST_F(JsonlSinkTest, RotatesWhenTheTimePeriodChanges) {
   auto sink = create(R"({"path":")" + path.string() + R"(","rotate_interval":1})");
   FakeOutput out;
   ASSERT_EQ(sink->writeBatch({record(1), record(2)}, out), SY_OK);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100)); // into the next 1-second period
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // into the next 1-second period
   ASSERT_EQ(sink->writeBatch({record(3)}, out), SY_OK);
-  EXPECT_EQ(lines(fs::path(path.string() + ".1")), (std::vector<std::string>{record(1), record(2)}));
+  EXPECT_EQ(lines(fs::path(path.string() + ".1")),
+            (std::vector<std::string>{record(1), record(2)}));
   EXPECT_EQ(lines(path), std::vector<std::string>{record(3)});
 }
 

@@ -31,13 +31,14 @@ std::string record(int i, const std::string& extra = "") {
 
 /// Read side of the database, as an operator's query tool would open it.
 class Db {
-public:
+ public:
   explicit Db(const fs::path& path) { EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK); }
   ~Db() { sqlite3_close(db_); }
   std::vector<std::vector<std::string>> query(const std::string& sql) {
     std::vector<std::vector<std::string>> rows;
     sqlite3_stmt* s = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sqlite3_errmsg(db_);
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db_);
     while (s != nullptr && sqlite3_step(s) == SQLITE_ROW) {
       std::vector<std::string> row;
       for (int c = 0; c < sqlite3_column_count(s); ++c) {
@@ -55,16 +56,17 @@ public:
   }
   void exec(const std::string& sql) {
     char* err = nullptr;
-    EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK)
+        << (err ? err : "");
     sqlite3_free(err);
   }
 
-private:
+ private:
   sqlite3* db_ = nullptr;
 };
 
 class SqliteSinkTest : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
     std::string templ = (fs::temp_directory_path() / "sy-sqlite-XXXXXX").string();
     ASSERT_NE(::mkdtemp(templ.data()), nullptr);
@@ -93,27 +95,32 @@ TEST_F(SqliteSinkTest, RecordsBecomeQueryableRowsWithTheMainFieldsAsColumns) {
   ASSERT_NE(sink, nullptr);
   EXPECT_TRUE(fs::exists(path)) << "created at the configured path, parents included";
   FakeOutput out;
-  ASSERT_EQ(sink->writeBatch({record(1), record(2, R"(,"api":"/v1/messages","cost_usd":0.0125,)"
-                                                   R"("error":{"type":"rate_limit_error","code":"x"},)"
-                                                   R"("response_flags":["RL","UO"],"ttft_ms":40)")},
-                             out),
-            SY_OK);
+  ASSERT_EQ(
+      sink->writeBatch({record(1), record(2, R"(,"api":"/v1/messages","cost_usd":0.0125,)"
+                                             R"("error":{"type":"rate_limit_error","code":"x"},)"
+                                             R"("response_flags":["RL","UO"],"ttft_ms":40)")},
+                       out),
+      SY_OK);
   Db db(path);
   EXPECT_EQ(db.one("SELECT count(*) FROM calls"), "2");
-  auto rows = db.query("SELECT request_id, start_unix_ms, tenant, app, api, model, provider, status, "
-                       "total_tokens, latency_ms, stream, error_type, cost_usd, response_flags, ttft_ms "
-                       "FROM calls ORDER BY start_unix_ms");
+  auto rows = db.query(
+      "SELECT request_id, start_unix_ms, tenant, app, api, model, provider, status, "
+      "total_tokens, latency_ms, stream, error_type, cost_usd, response_flags, ttft_ms "
+      "FROM calls ORDER BY start_unix_ms");
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0], (std::vector<std::string>{"req-1", "1700000000001", "team-a", "checkout",
-                                               "/v1/chat/completions", "gpt-test", "mock", "200", "15", "12.5",
-                                               "1", "NULL", "NULL", "NULL", "NULL"}));
-  EXPECT_EQ(rows[1], (std::vector<std::string>{"req-2", "1700000000002", "team-a", "checkout", "/v1/messages",
-                                               "gpt-test", "mock", "200", "15", "12.5", "1", "rate_limit_error",
-                                               "0.0125", "RL,UO", "40.0"}));
+                                               "/v1/chat/completions", "gpt-test", "mock", "200",
+                                               "15", "12.5", "1", "NULL", "NULL", "NULL", "NULL"}));
+  EXPECT_EQ(rows[1],
+            (std::vector<std::string>{"req-2", "1700000000002", "team-a", "checkout",
+                                      "/v1/messages", "gpt-test", "mock", "200", "15", "12.5", "1",
+                                      "rate_limit_error", "0.0125", "RL,UO", "40.0"}));
   // The full record is kept verbatim for anything the columns do not carry.
   EXPECT_EQ(db.one("SELECT record FROM calls WHERE request_id = 'req-1'"), record(1));
-  EXPECT_EQ(db.one("SELECT json_extract(record, '$.principal.key_id') FROM calls WHERE request_id='req-1'"),
-            "k1");
+  EXPECT_EQ(
+      db.one(
+          "SELECT json_extract(record, '$.principal.key_id') FROM calls WHERE request_id='req-1'"),
+      "k1");
   // start_unix_ms is indexed for time-range queries.
   auto plan = db.query("EXPLAIN QUERY PLAN SELECT * FROM calls WHERE start_unix_ms > 5");
   ASSERT_FALSE(plan.empty());
@@ -139,8 +146,9 @@ TEST_F(SqliteSinkTest, ABatchIsStoredWholeOrNotAtAll) {
   {
     // A fault on the second insert of a batch, the way a full disk would strike mid-batch.
     Db db(path);
-    db.exec("CREATE TRIGGER fault BEFORE INSERT ON calls WHEN NEW.request_id = 'req-2' "
-            "BEGIN SELECT RAISE(ABORT, 'injected fault'); END");
+    db.exec(
+        "CREATE TRIGGER fault BEFORE INSERT ON calls WHEN NEW.request_id = 'req-2' "
+        "BEGIN SELECT RAISE(ABORT, 'injected fault'); END");
   }
   FakeOutput failed;
   EXPECT_NE(sink->writeBatch({record(1), record(2), record(3)}, failed), SY_OK);
@@ -150,8 +158,9 @@ TEST_F(SqliteSinkTest, ABatchIsStoredWholeOrNotAtAll) {
   db.exec("DROP TRIGGER fault");
   FakeOutput out;
   ASSERT_EQ(sink->writeBatch({record(1), record(2), record(3)}, out), SY_OK) << out.error.message;
-  EXPECT_EQ(db.one("SELECT group_concat(request_id) FROM (SELECT request_id FROM calls ORDER BY id)"),
-            "req-1,req-2,req-3");
+  EXPECT_EQ(
+      db.one("SELECT group_concat(request_id) FROM (SELECT request_id FROM calls ORDER BY id)"),
+      "req-1,req-2,req-3");
 }
 
 TEST_F(SqliteSinkTest, UsesWalAndKeepsRowsAcrossReopen) {
@@ -183,7 +192,8 @@ TEST_F(SqliteSinkTest, ARecordThatIsNotACallRecordIsKeptNotFatal) {
 TEST_F(SqliteSinkTest, RejectsBadConfig) {
   std::ofstream(dir_ / "file") << "x";
   for (const auto& [config, mentions] : std::vector<std::pair<std::string, std::string>>{
-           {R"({"path":")" + (dir_ / "file" / "calls.db").string() + R"("})", "cannot create directory"},
+           {R"({"path":")" + (dir_ / "file" / "calls.db").string() + R"("})",
+            "cannot create directory"},
            {R"({"path":""})", "path"},
            {R"({"synchronous":"off"})", "synchronous"},
            {R"({"busy_timeout_ms":-1})", "busy_timeout_ms"},
@@ -197,5 +207,5 @@ TEST_F(SqliteSinkTest, RejectsBadConfig) {
   }
 }
 
-} // namespace
-} // namespace switchyard
+}  // namespace
+}  // namespace switchyard

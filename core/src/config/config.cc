@@ -114,7 +114,8 @@ void expandDataDir(json& value, const std::string& data_dir) {
   static const std::string kVar = "${data_dir}";
   if (value.is_string()) {
     std::string s = value.get<std::string>();
-    for (size_t at = s.find(kVar); at != std::string::npos; at = s.find(kVar, at + data_dir.size())) {
+    for (size_t at = s.find(kVar); at != std::string::npos;
+         at = s.find(kVar, at + data_dir.size())) {
       s.replace(at, kVar.size(), data_dir);
     }
     value = s;
@@ -231,9 +232,9 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
   if (!root.is_object()) {
     throw ConfigError("config must be a JSON object");
   }
-  rejectUnknownKeys(root, "config", {"server", "admin", "plugins", "providers", "models", "auth",
-                                     "log_sinks", "analytics", "logging", "data_dir", "delivery", "$schema",
-                                     "_comment"});
+  rejectUnknownKeys(root, "config",
+                    {"server", "admin", "plugins", "providers", "models", "auth", "log_sinks",
+                     "analytics", "logging", "data_dir", "delivery", "$schema", "_comment"});
   GatewayConfig cfg;
 
   const json& server = objectAt(root, "server", "config");
@@ -467,22 +468,27 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
   } else {
     const char* xdg = std::getenv("XDG_STATE_HOME");
     const char* home = std::getenv("HOME");
-    cfg.data_dir = xdg != nullptr && *xdg != '\0'    ? fs::path(xdg) / "switchyard"
-                   : home != nullptr && *home != '\0' ? fs::path(home) / ".local" / "state" / "switchyard"
-                                                     : fs::path("/var/lib/switchyard");
+    cfg.data_dir = xdg != nullptr && *xdg != '\0' ? fs::path(xdg) / "switchyard"
+                   : home != nullptr && *home != '\0'
+                       ? fs::path(home) / ".local" / "state" / "switchyard"
+                       : fs::path("/var/lib/switchyard");
   }
   cfg.auth = parseComponents(root, "auth", false, cfg.data_dir);
   cfg.log_sinks = parseComponents(root, "log_sinks", false, cfg.data_dir);
   cfg.analytics = parseComponents(root, "analytics", false, cfg.data_dir);
 
   const json& delivery = objectAt(root, "delivery", "config");
-  rejectUnknownKeys(delivery, "delivery",
-                    {"queue_capacity", "batch_size", "flush_interval_ms", "stop_deadline_ms", "spool"});
+  rejectUnknownKeys(
+      delivery, "delivery",
+      {"queue_capacity", "batch_size", "flush_interval_ms", "stop_deadline_ms", "spool"});
   DeliveryConfig& dc = cfg.delivery;
-  dc.queue_capacity = static_cast<size_t>(intAt(delivery, "queue_capacity", "delivery", 100000, 1, 100000000));
+  dc.queue_capacity =
+      static_cast<size_t>(intAt(delivery, "queue_capacity", "delivery", 100000, 1, 100000000));
   dc.batch_size = static_cast<size_t>(intAt(delivery, "batch_size", "delivery", 256, 1, 100000));
-  dc.flush_interval = std::chrono::milliseconds(intAt(delivery, "flush_interval_ms", "delivery", 100, 1, 60000));
-  dc.stop_deadline = std::chrono::milliseconds(intAt(delivery, "stop_deadline_ms", "delivery", 5000, 0, 600000));
+  dc.flush_interval =
+      std::chrono::milliseconds(intAt(delivery, "flush_interval_ms", "delivery", 100, 1, 60000));
+  dc.stop_deadline =
+      std::chrono::milliseconds(intAt(delivery, "stop_deadline_ms", "delivery", 5000, 0, 600000));
   const json& spool = objectAt(delivery, "spool", "delivery");
   rejectUnknownKeys(spool, "delivery.spool", {"enabled", "dir", "max_bytes", "high_water"});
   if (spool.contains("enabled")) {
@@ -491,12 +497,14 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
     }
     dc.spool = spool["enabled"].get<bool>();
   }
-  dc.spool_dir = spool.contains("dir") ? resolve(base_dir, stringAt(spool, "dir", "delivery.spool", "", true))
-                                       : cfg.data_dir / "spool";
+  dc.spool_dir = spool.contains("dir")
+                     ? resolve(base_dir, stringAt(spool, "dir", "delivery.spool", "", true))
+                     : cfg.data_dir / "spool";
   dc.spool_max_bytes = static_cast<uint64_t>(
       intAt(spool, "max_bytes", "delivery.spool", 1ll << 30, 1024 * 1024, 1ll << 50));
-  dc.spool_high_water = static_cast<size_t>(intAt(spool, "high_water", "delivery.spool",
-                                                  std::min<int64_t>(10000, dc.queue_capacity), 1, 100000000));
+  dc.spool_high_water =
+      static_cast<size_t>(intAt(spool, "high_water", "delivery.spool",
+                                std::min<int64_t>(10000, dc.queue_capacity), 1, 100000000));
 
   const json& logging = objectAt(root, "logging", "config");
   rejectUnknownKeys(logging, "logging", {"level"});

@@ -15,11 +15,14 @@ namespace switchyard {
 using RecordPtr = std::shared_ptr<const std::string>;
 
 class RecordDispatcher::Worker {
-public:
+ public:
   using Clock = std::chrono::steady_clock;
 
   Worker(RecordConsumer consumer, const Options& options, RecordSpoolSharedPtr spool)
-      : consumer_(std::move(consumer)), options_(options), spool_(std::move(spool)), thread_([this] { run(); }) {}
+      : consumer_(std::move(consumer)),
+        options_(options),
+        spool_(std::move(spool)),
+        thread_([this] { run(); }) {}
 
   ~Worker() { stop(); }
 
@@ -37,7 +40,8 @@ public:
       // Waking the worker per record would cost a context switch per request; it wakes by
       // itself every flush interval, or at once when a full batch is waiting or the queue
       // reaches the mark where it goes to disk.
-      wake = queue_.size() == options_.batch_size || (spool_ && queue_.size() == options_.spool_high_water);
+      wake = queue_.size() == options_.batch_size ||
+             (spool_ && queue_.size() == options_.spool_high_water);
     }
     if (wake) {
       cv_.notify_one();
@@ -81,7 +85,7 @@ public:
     return s;
   }
 
-private:
+ private:
   /// Sleeps until there is something to do: a full batch, records past the high-water mark,
   /// spooled records for a sink not in backoff, the flush interval, or stop.
   void waitForWork(std::unique_lock<std::mutex>& lock, bool spool_pending, bool holding_batch) {
@@ -110,7 +114,7 @@ private:
   }
 
   void run() {
-    std::vector<RecordPtr> batch; // taken from memory, not yet accepted
+    std::vector<RecordPtr> batch;  // taken from memory, not yet accepted
     auto backoff = kFirstBackoff;
     for (;;) {
       std::deque<RecordPtr> to_spool;
@@ -132,7 +136,8 @@ private:
           // The sink is down (or too slow) at shutdown: everything goes to disk for the next run.
           exit_after_spool = true;
           to_spool.swap(queue_);
-        } else if (spool_ && (failing_ || spool_pending || queue_.size() >= options_.spool_high_water)) {
+        } else if (spool_ &&
+                   (failing_ || spool_pending || queue_.size() >= options_.spool_high_water)) {
           // Once anything is on disk, newer records queue behind it there, so order holds.
           to_spool.swap(queue_);
         } else if (batch.empty()) {
@@ -155,8 +160,10 @@ private:
         const size_t left = batch.size() + queue_.size();
         if (left > 0) {
           dropped_ += left;
-          spdlog::error("log sink {}: dropping {} records at shutdown, the sink is not accepting them and "
-                        "there is no spool", consumer_.name, left);
+          spdlog::error(
+              "log sink {}: dropping {} records at shutdown, the sink is not accepting them and "
+              "there is no spool",
+              consumer_.name, left);
         }
         queue_.clear();
         in_flight_ = 0;
@@ -238,10 +245,11 @@ private:
     in_flight_ -= std::min(in_flight_, in_flight);
     if (stored < records.size()) {
       dropped_ += records.size() - stored;
-      last_error_ = spool_->lastError().empty() ? "spool is full (" + std::to_string(options_.spool_max_bytes) +
-                                                      " bytes)"
-                                                : spool_->lastError();
-      spdlog::error("log sink {}: dropped {} records: {}", consumer_.name, records.size() - stored, last_error_);
+      last_error_ = spool_->lastError().empty()
+                        ? "spool is full (" + std::to_string(options_.spool_max_bytes) + " bytes)"
+                        : spool_->lastError();
+      spdlog::error("log sink {}: dropped {} records: {}", consumer_.name, records.size() - stored,
+                    last_error_);
     }
   }
 
@@ -258,7 +266,8 @@ private:
     if (!consumer_.instance) {
       const bool ok = consumer_.deliver && consumer_.deliver(records, error);
       if (!ok) {
-        spdlog::warn("log sink {} failed a batch of {} records: {}", consumer_.name, records.size(), *error);
+        spdlog::warn("log sink {} failed a batch of {} records: {}", consumer_.name, records.size(),
+                     *error);
       }
       return ok;
     }
@@ -280,7 +289,8 @@ private:
     }
     if (st != SY_OK) {
       *error = out.error ? out.error->message : "status " + std::to_string(st);
-      spdlog::warn("log sink {} failed a batch of {} records: {}", consumer_.name, records.size(), *error);
+      spdlog::warn("log sink {} failed a batch of {} records: {}", consumer_.name, records.size(),
+                   *error);
     }
     return st == SY_OK;
   }
@@ -289,7 +299,7 @@ private:
 
   RecordConsumer consumer_;
   const Options options_;
-  const RecordSpoolSharedPtr spool_; // null: no spool, failed batches wait in memory
+  const RecordSpoolSharedPtr spool_;  // null: no spool, failed batches wait in memory
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<RecordPtr> queue_;
@@ -302,13 +312,15 @@ private:
   uint64_t dropped_ = 0;
   uint64_t failed_batches_ = 0;
   std::string last_error_;
-  std::thread thread_; // last: starts after every member above exists
+  std::thread thread_;  // last: starts after every member above exists
 };
 
 RecordDispatcher::RecordDispatcher(Options options)
     : options_(options), workers_(std::make_shared<std::vector<std::shared_ptr<Worker>>>()) {}
 
-RecordDispatcher::~RecordDispatcher() { setConsumers({}); }
+RecordDispatcher::~RecordDispatcher() {
+  setConsumers({});
+}
 
 void RecordDispatcher::setConsumers(const std::vector<RecordConsumer>& consumers) {
   std::shared_ptr<const std::vector<std::shared_ptr<Worker>>> old;
@@ -324,7 +336,7 @@ void RecordDispatcher::setConsumers(const std::vector<RecordConsumer>& consumers
         reuse = w;
       }
     }
-    next->push_back(reuse ? reuse : std::make_shared<Worker>(c, options_, spoolFor(c.name)));
+    next->push_back(reuse ? reuse : std::make_shared<Worker>(c, options_, spoolFor(c)));
   }
   {
     std::lock_guard lock(mutex_);
@@ -336,20 +348,27 @@ void RecordDispatcher::setConsumers(const std::vector<RecordConsumer>& consumers
       kept = kept || n == w;
     }
     if (!kept) {
-      w->stop(); // delivers what it holds first
+      w->stop();  // delivers what it holds first
     }
   }
 }
 
-RecordSpoolSharedPtr RecordDispatcher::spoolFor(const std::string& consumer) {
+RecordSpoolSharedPtr RecordDispatcher::spoolFor(const RecordConsumer& consumer) {
   if (options_.spool_dir.empty()) {
     return nullptr;
   }
+  // Sink and analytics names are unique only within their own list; '@' is never in a name.
+  std::string dir = consumer.name;
+  if (consumer.instance && consumer.instance->kind() == SY_KIND_ANALYTICS) {
+    dir += "@analytics";
+  }
+  // Names may be "." or ".."; they must not climb out of the spool directory.
+  if (dir.find_first_not_of('.') == std::string::npos) {
+    dir = "_" + dir;
+  }
   std::lock_guard lock(mutex_);
-  auto& spool = spools_[consumer];
+  auto& spool = spools_[dir];
   if (!spool) {
-    // Names may be "." or ".."; they must not climb out of the spool directory.
-    const std::string dir = consumer.find_first_not_of('.') == std::string::npos ? "_" + consumer : consumer;
     spool = std::make_shared<RecordSpool>(RecordSpool::Options{
         options_.spool_dir / dir, options_.spool_max_bytes, options_.spool_segment_bytes});
   }
@@ -406,4 +425,4 @@ std::vector<ConsumerStats> RecordDispatcher::stats() const {
   return out;
 }
 
-} // namespace switchyard
+}  // namespace switchyard

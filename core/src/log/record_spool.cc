@@ -33,8 +33,8 @@ void putU32(std::string& out, uint32_t v) {
 }
 
 uint32_t getU32(const unsigned char* p) {
-  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
-         static_cast<uint32_t>(p[3]) << 24;
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
+         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
 }
 
 bool preadAll(int fd, void* buf, size_t n, uint64_t offset) {
@@ -81,9 +81,11 @@ void syncDir(const fs::path& dir) {
   }
 }
 
-std::string errnoText(const std::string& what) { return what + ": " + std::strerror(errno); }
+std::string errnoText(const std::string& what) {
+  return what + ": " + std::strerror(errno);
+}
 
-} // namespace
+}  // namespace
 
 RecordSpool::RecordSpool(Options options) : options_(std::move(options)) {
   std::lock_guard lock(mutex_);
@@ -122,7 +124,8 @@ void RecordSpool::load() {
     segments_.clear();
     return;
   }
-  std::sort(segments_.begin(), segments_.end(), [](const Segment& a, const Segment& b) { return a.id < b.id; });
+  std::sort(segments_.begin(), segments_.end(),
+            [](const Segment& a, const Segment& b) { return a.id < b.id; });
   if (segments_.empty()) {
     return;
   }
@@ -160,8 +163,8 @@ void RecordSpool::load() {
       pending_++;
     }
     if (offset < s.size) {
-      spdlog::warn("spool {}: cutting a torn or corrupt tail of {} bytes from segment {}", options_.dir.string(),
-                   s.size - offset, s.id);
+      spdlog::warn("spool {}: cutting a torn or corrupt tail of {} bytes from segment {}",
+                   options_.dir.string(), s.size - offset, s.id);
       if (::ftruncate(fd, static_cast<off_t>(offset)) == 0) {
         s.size = offset;
       }
@@ -172,8 +175,10 @@ void RecordSpool::load() {
   if (pending_ == 0) {
     removeAllLocked();
   } else {
-    cursor_segment_ = segments_.front().id == cursor_segment_ ? cursor_segment_ : segments_.front().id;
-    spdlog::info("spool {}: {} records from a previous run wait for delivery", options_.dir.string(), pending_);
+    cursor_segment_ =
+        segments_.front().id == cursor_segment_ ? cursor_segment_ : segments_.front().id;
+    spdlog::info("spool {}: {} records from a previous run wait for delivery",
+                 options_.dir.string(), pending_);
   }
 }
 
@@ -221,7 +226,7 @@ bool RecordSpool::openWriter(std::string* error) {
       cursor_offset_ = 0;
     }
     segments_.push_back(Segment{id, 0});
-    syncDir(options_.dir); // the new file's name must survive a crash as well as its bytes
+    syncDir(options_.dir);  // the new file's name must survive a crash as well as its bytes
   }
   return true;
 }
@@ -291,7 +296,7 @@ RecordSpool::Batch RecordSpool::peek(size_t max) {
     const int fd = ::open(segmentPath(s.id).c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       error_ = errnoText("cannot read " + segmentPath(s.id).string());
-      return batch; // try again later; the records are still there
+      return batch;  // try again later; the records are still there
     }
     uint64_t offset = s.id == batch.end_segment ? batch.end_offset : 0;
     std::string payload;
@@ -303,8 +308,8 @@ RecordSpool::Batch RecordSpool::peek(size_t max) {
     ::close(fd);
     if (offset < s.size && batch.records.size() < max) {
       // Damaged after it was written (a disk error): what cannot be read cannot be delivered.
-      spdlog::error("spool {}: segment {} is unreadable from byte {}; skipping its rest", options_.dir.string(),
-                    s.id, offset);
+      spdlog::error("spool {}: segment {} is unreadable from byte {}; skipping its rest",
+                    options_.dir.string(), s.id, offset);
       offset = s.size;
     }
     batch.end_segment = s.id;
@@ -327,7 +332,8 @@ bool RecordSpool::writeCursor(uint64_t segment, uint64_t offset, std::string* er
     return false;
   }
   const std::string text = std::to_string(segment) + " " + std::to_string(offset) + "\n";
-  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  ::fsync(fd) == 0;
   ::close(fd);
   if (!ok || ::rename(tmp.c_str(), (options_.dir / "cursor").c_str()) != 0) {
     *error = errnoText("cannot replace " + (options_.dir / "cursor").string());
@@ -344,15 +350,15 @@ bool RecordSpool::commit(const Batch& batch) {
   }
   pending_ -= std::min<uint64_t>(pending_.load(), batch.records.size());
   if (pending_ == 0) {
-    removeAllLocked(); // fully drained: start the next outage from a clean directory
+    removeAllLocked();  // fully drained: start the next outage from a clean directory
     return true;
   }
   cursor_segment_ = batch.end_segment;
   cursor_offset_ = batch.end_offset;
   std::error_code ec;
-  while (segments_.size() > 1 && (segments_.front().id < cursor_segment_ ||
-                                  (segments_.front().id == cursor_segment_ &&
-                                   cursor_offset_ >= segments_.front().size))) {
+  while (segments_.size() > 1 &&
+         (segments_.front().id < cursor_segment_ ||
+          (segments_.front().id == cursor_segment_ && cursor_offset_ >= segments_.front().size))) {
     if (segments_.front().id == cursor_segment_) {
       cursor_segment_ = segments_[1].id;
       cursor_offset_ = 0;
@@ -364,7 +370,8 @@ bool RecordSpool::commit(const Batch& batch) {
   std::string error;
   if (!writeCursor(cursor_segment_, cursor_offset_, &error)) {
     error_ = error;
-    spdlog::error("spool {}: {}; a restart may deliver this batch again", options_.dir.string(), error);
+    spdlog::error("spool {}: {}; a restart may deliver this batch again", options_.dir.string(),
+                  error);
     return false;
   }
   return true;
@@ -375,4 +382,4 @@ std::string RecordSpool::lastError() const {
   return error_;
 }
 
-} // namespace switchyard
+}  // namespace switchyard

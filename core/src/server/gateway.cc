@@ -71,7 +71,7 @@ struct Gateway::Impl {
   std::string config_text;
   GatewayConfigSharedPtr config;
   std::unique_ptr<PluginManager> plugins;
-  std::unique_ptr<RecordDispatcher> records; // made from the config at construction
+  std::unique_ptr<RecordDispatcher> records;  // made from the config at construction
   UpstreamClientSharedPtr upstream = makePocoUpstreamClient();
   HealthRegistry health; // outlives runtimes: a reload keeps what is known about targets
   std::unique_ptr<HealthChecker> checker;
@@ -199,7 +199,8 @@ void Gateway::start() {
   m.checker = std::make_unique<HealthChecker>(*m.upstream, m.health);
   m.checker->setTargets(probeTargetsOf(*m.runtime));
 
-  m.proxy = std::make_unique<AiProxy>([&m] { return m.currentRuntime(); }, *m.upstream, *m.records, m.draining);
+  m.proxy = std::make_unique<AiProxy>([&m] { return m.currentRuntime(); }, *m.upstream, *m.records,
+                                      m.draining);
   AdminState state;
   state.runtime = [&m] { return m.currentRuntime(); };
   state.plugins = [&m] { return m.plugins->current(); };

@@ -22,9 +22,10 @@ using namespace std::chrono_literals;
 
 /// A log sink that can be switched off, as a database or webhook going down would be.
 class FakeSink {
-public:
+ public:
   RecordConsumer consumer(const std::string& name) {
-    return RecordConsumer{name, nullptr, [this](const std::vector<std::string_view>& records, std::string* error) {
+    return RecordConsumer{name, nullptr,
+                          [this](const std::vector<std::string_view>& records, std::string* error) {
                             std::lock_guard lock(mutex_);
                             calls_++;
                             if (failing_) {
@@ -50,14 +51,16 @@ public:
     return calls_;
   }
 
-private:
+ private:
   mutable std::mutex mutex_;
   bool failing_ = false;
   int calls_ = 0;
   std::vector<std::string> received_;
 };
 
-std::string record(int i) { return R"({"request_id":"req-)" + std::to_string(i) + R"(","status":200})"; }
+std::string record(int i) {
+  return R"({"request_id":"req-)" + std::to_string(i) + R"(","status":200})";
+}
 
 bool waitFor(const std::function<bool()>& done, std::chrono::milliseconds limit = 30s) {
   const auto until = std::chrono::steady_clock::now() + limit;
@@ -79,7 +82,7 @@ void expectExactlyInOrder(const std::vector<std::string>& got, int n) {
 }
 
 class RecordDispatcherTest : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
     char tmpl[] = "/tmp/sy-dispatch-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
@@ -196,7 +199,8 @@ TEST_F(RecordDispatcherTest, EachConsumerHasItsOwnSpoolAndAHealthyOneIsNotDelaye
   for (int i = 0; i < 300; ++i) {
     d.submit(record(i));
   }
-  ASSERT_TRUE(waitFor([&] { return d.stats().at(1).delivered == 300 && d.stats().at(0).spooled == 300; }));
+  ASSERT_TRUE(
+      waitFor([&] { return d.stats().at(1).delivered == 300 && d.stats().at(0).spooled == 300; }));
   expectExactlyInOrder(up.received(), 300);
   EXPECT_TRUE(fs::exists(dir_ / "spool" / "webhook"));
   EXPECT_FALSE(fs::exists(dir_ / "spool" / "calls"));
@@ -207,7 +211,7 @@ TEST_F(RecordDispatcherTest, EachConsumerHasItsOwnSpoolAndAHealthyOneIsNotDelaye
 
 TEST_F(RecordDispatcherTest, SpoolCapIsTheOnlyReasonToDropAndDropsAreCounted) {
   auto o = options();
-  o.spool_max_bytes = 8 * 1024; // about 200 of these records
+  o.spool_max_bytes = 8 * 1024;  // about 200 of these records
   o.spool_segment_bytes = 2 * 1024;
   FakeSink sink;
   sink.setFailing(true);
@@ -238,7 +242,8 @@ TEST_F(RecordDispatcherTest, QueuePastHighWaterGoesToDiskWhileTheSinkIsSlow) {
   std::mutex m;
   std::vector<std::string> got;
   std::atomic<uint64_t> max_spooled{0};
-  RecordConsumer slow{"calls", nullptr, [&](const std::vector<std::string_view>& records, std::string*) {
+  RecordConsumer slow{"calls", nullptr,
+                      [&](const std::vector<std::string_view>& records, std::string*) {
                         std::this_thread::sleep_for(20ms);
                         std::lock_guard lock(m);
                         for (auto r : records) {
@@ -252,10 +257,12 @@ TEST_F(RecordDispatcherTest, QueuePastHighWaterGoesToDiskWhileTheSinkIsSlow) {
     d.submit(record(i));
     max_spooled = std::max<uint64_t>(max_spooled, statsOf(d).spooled);
   }
-  ASSERT_TRUE(waitFor([&] {
-    max_spooled = std::max<uint64_t>(max_spooled, statsOf(d).spooled);
-    return statsOf(d).delivered == 2000;
-  }, 120s));
+  ASSERT_TRUE(waitFor(
+      [&] {
+        max_spooled = std::max<uint64_t>(max_spooled, statsOf(d).spooled);
+        return statsOf(d).delivered == 2000;
+      },
+      120s));
   EXPECT_GT(max_spooled.load(), 0u);
   EXPECT_EQ(statsOf(d).dropped, 0u);
   std::lock_guard lock(m);
@@ -278,5 +285,5 @@ TEST_F(RecordDispatcherTest, WithoutASpoolAFailedBatchIsRetriedFromMemory) {
   expectExactlyInOrder(sink.received(), 100);
 }
 
-} // namespace
-} // namespace switchyard
+}  // namespace
+}  // namespace switchyard

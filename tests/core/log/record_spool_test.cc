@@ -16,7 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 
 class RecordSpoolTest : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
     char tmpl[] = "/tmp/sy-spool-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
@@ -84,7 +84,7 @@ TEST_F(RecordSpoolTest, DeliversInOrderAndACommittedBatchSurvivesReopen) {
 }
 
 TEST_F(RecordSpoolTest, ReadSegmentsAreDeletedWhileWritingContinues) {
-  RecordSpool spool(options()); // 4 KiB segments
+  RecordSpool spool(options());  // 4 KiB segments
   const auto first = records(0, 400);
   ASSERT_EQ(spool.append(views(first)), 400u);
   EXPECT_EQ(segmentFiles(), 1u) << "one append stays in one segment, however large";
@@ -115,7 +115,7 @@ TEST_F(RecordSpoolTest, CapRefusesWhatDoesNotFit) {
   auto o = options();
   o.max_bytes = 1000;
   RecordSpool spool(o);
-  std::vector<std::string> big(20, std::string(92, 'x')); // 100 bytes a frame
+  std::vector<std::string> big(20, std::string(92, 'x'));  // 100 bytes a frame
   EXPECT_EQ(spool.append(views(big)), 10u);
   EXPECT_EQ(spool.append(views(big)), 0u);
   EXPECT_EQ(spool.bytes(), 1000u);
@@ -152,5 +152,5 @@ TEST_F(RecordSpoolTest, TornTailFromACrashIsCutAndTheRestKept) {
   EXPECT_EQ(b.records[11], records(11, 12)[0]);
 }
 
-} // namespace
-} // namespace switchyard
+}  // namespace
+}  // namespace switchyard

@@ -176,14 +176,14 @@ struct ComponentConfig {
 
 /// How call records reach log sinks and analytics (RecordDispatcher); see docs/logging.md.
 struct DeliveryConfig {
-  size_t queue_capacity = 100000; ///< per consumer, in memory
+  size_t queue_capacity = 100000;  ///< per consumer, in memory
   size_t batch_size = 256;
   std::chrono::milliseconds flush_interval{100};
-  std::chrono::milliseconds stop_deadline{5000}; ///< at shutdown, then the rest is spooled
+  std::chrono::milliseconds stop_deadline{5000};  ///< at shutdown, then the rest is spooled
   bool spool = true;
-  std::filesystem::path spool_dir;                ///< absolute; default <data_dir>/spool
-  uint64_t spool_max_bytes = 1ull << 30;          ///< per consumer; beyond it records are dropped
-  size_t spool_high_water = 10000;                ///< queued records beyond which they go to disk
+  std::filesystem::path spool_dir;        ///< absolute; default <data_dir>/spool
+  uint64_t spool_max_bytes = 1ull << 30;  ///< per consumer; beyond it records are dropped
+  size_t spool_high_water = 10000;        ///< queued records beyond which they go to disk
 };
 
 struct GatewayConfig {

@@ -19,22 +19,23 @@
 namespace switchyard {
 
 /// Takes a batch; false (with a reason) when it was not stored and must be offered again.
-using RecordBatchFn = std::function<bool(const std::vector<std::string_view>& records, std::string* error)>;
+using RecordBatchFn =
+    std::function<bool(const std::vector<std::string_view>& records, std::string* error)>;
 
 struct RecordConsumer {
-  std::string name;                    ///< also names its spool directory
-  ComponentInstanceSharedPtr instance; ///< a log sink or an analytics module
-  RecordBatchFn deliver;               ///< used instead when there is no instance (core consumers)
+  std::string name;                     ///< also names its spool directory
+  ComponentInstanceSharedPtr instance;  ///< a log sink or an analytics module
+  RecordBatchFn deliver;                ///< used instead when there is no instance (core consumers)
 };
 
 struct ConsumerStats {
   std::string name;
   std::string kind;
   uint64_t delivered = 0;
-  uint64_t dropped = 0; ///< only when the memory queue or the spool was full, or no spool exists
+  uint64_t dropped = 0;  ///< only when the memory queue or the spool was full, or no spool exists
   uint64_t failed_batches = 0;
-  size_t queued = 0;    ///< in memory
-  uint64_t spooled = 0; ///< on disk, waiting for the consumer
+  size_t queued = 0;     ///< in memory
+  uint64_t spooled = 0;  ///< on disk, waiting for the consumer
   uint64_t spool_bytes = 0;
   std::string last_error;
 };
@@ -44,24 +45,25 @@ struct ConsumerStats {
  * itself. submit() never blocks and never touches the disk.
  *
  * With a spool directory, a consumer's records go to its disk spool (RecordSpool, under
- * `<spool_dir>/<consumer name>/`) when its sink fails a batch or its memory queue passes the
- * high-water mark; from then on everything goes through the spool, in order, until the sink has
- * taken all of it. At stop, what the sink does not take before the deadline is spooled, and a
- * spool left by a previous run is delivered first. Records are dropped (and counted) only when
- * the memory queue is full while the worker is inside one long sink call, or the spool reached
- * its size cap; without a spool directory a failed batch is retried from memory as before.
+ * `<spool_dir>/<consumer name>/`, `<name>@analytics/` for analytics) when its sink fails a
+ * batch or its memory queue passes the high-water mark; from then on everything goes through
+ * the spool, in order, until the sink has taken all of it. At stop, what the sink does not take
+ * before the deadline is spooled, and a spool left by a previous run is delivered first. Records
+ * are dropped (and counted) only when the memory queue is full while the worker is inside one long
+ * sink call, or the spool reached its size cap; without a spool directory a failed batch is retried
+ * from memory as before.
  */
 class RecordDispatcher {
-public:
+ public:
   struct Options {
     size_t queue_capacity = 100000;
     size_t batch_size = 256;
-    std::chrono::milliseconds flush_interval{100}; ///< how long a record may wait for its batch
+    std::chrono::milliseconds flush_interval{100};  ///< how long a record may wait for its batch
     std::chrono::milliseconds stop_deadline{5000};
-    std::filesystem::path spool_dir;     ///< empty: no spool
-    uint64_t spool_max_bytes = 1ull << 30; ///< per consumer
+    std::filesystem::path spool_dir;        ///< empty: no spool
+    uint64_t spool_max_bytes = 1ull << 30;  ///< per consumer
     uint64_t spool_segment_bytes = 64ull << 20;
-    size_t spool_high_water = 10000; ///< queued records beyond which the worker spools the queue
+    size_t spool_high_water = 10000;  ///< queued records beyond which the worker spools the queue
     std::chrono::milliseconds retry_backoff_max{5000};
   };
   explicit RecordDispatcher(Options options);
@@ -79,14 +81,14 @@ public:
 
   class Worker;
 
-private:
-  RecordSpoolSharedPtr spoolFor(const std::string& consumer);
+ private:
+  RecordSpoolSharedPtr spoolFor(const RecordConsumer& consumer);
 
   Options options_;
   mutable std::mutex mutex_;
   std::shared_ptr<const std::vector<std::shared_ptr<Worker>>> workers_;
-  /// By consumer name: a reload's old and new worker of one consumer share it.
+  /// By spool directory: a reload's old and new worker of one consumer share it.
   std::map<std::string, RecordSpoolSharedPtr> spools_;
 };
 
-} // namespace switchyard
+}  // namespace switchyard

@@ -28,11 +28,13 @@ namespace switchyard {
  * across a reload.
  */
 class RecordSpool {
-public:
+ public:
   struct Options {
     std::filesystem::path dir;
-    uint64_t max_bytes = 1ull << 30;     ///< cap on the segment files together; beyond it appends are refused
-    uint64_t segment_bytes = 64ull << 20; ///< a segment is closed past this size and deleted once read
+    uint64_t max_bytes =
+        1ull << 30;  ///< cap on the segment files together; beyond it appends are refused
+    uint64_t segment_bytes = 64ull
+                             << 20;  ///< a segment is closed past this size and deleted once read
   };
 
   /// A batch read from the head; commit(batch.end) marks it delivered.
@@ -63,11 +65,13 @@ public:
   uint64_t bytes() const { return bytes_.load(); }
   /// One reader at a time: held across peek, delivery and commit, so two workers of one
   /// consumer (a reload's old and new) never deliver the same batch.
-  std::unique_lock<std::mutex> tryLockReader() { return std::unique_lock(reader_mutex_, std::try_to_lock); }
+  std::unique_lock<std::mutex> tryLockReader() {
+    return std::unique_lock(reader_mutex_, std::try_to_lock);
+  }
   std::string lastError() const;
   const std::filesystem::path& dir() const { return options_.dir; }
 
-private:
+ private:
   struct Segment {
     uint64_t id = 0;
     uint64_t size = 0;
@@ -80,7 +84,7 @@ private:
 
   const Options options_;
   mutable std::mutex mutex_;
-  std::vector<Segment> segments_; ///< oldest first; the last one is appended to
+  std::vector<Segment> segments_;  ///< oldest first; the last one is appended to
   uint64_t cursor_segment_ = 0;
   uint64_t cursor_offset_ = 0;
   std::atomic<uint64_t> pending_{0};
@@ -92,4 +96,4 @@ private:
 };
 using RecordSpoolSharedPtr = std::shared_ptr<RecordSpool>;
 
-} // namespace switchyard
+}  // namespace switchyard

@@ -62,6 +62,12 @@ std::string record(int i) {
   return R"({"request_id":"req-)" + std::to_string(i) + R"(","status":200})";
 }
 
+void submitRange(RecordDispatcher& d, int from, int to) {
+  for (int i = from; i < to; ++i) {
+    d.submit(record(i));
+  }
+}
+
 bool waitFor(const std::function<bool()>& done, std::chrono::milliseconds limit = 30s) {
   const auto until = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < until) {
@@ -110,9 +116,7 @@ TEST_F(RecordDispatcherTest, NormalOperationDeliversAllInOrderWithoutDropsOrDisk
   FakeSink sink;
   RecordDispatcher d(options());
   d.setConsumers({sink.consumer("calls")});
-  for (int i = 0; i < 5000; ++i) {
-    d.submit(record(i));
-  }
+  submitRange(d, 0, 5000);
   ASSERT_TRUE(d.flush(30s));
   expectExactlyInOrder(sink.received(), 5000);
   const auto s = statsOf(d);
@@ -127,23 +131,17 @@ TEST_F(RecordDispatcherTest, OutageSpoolsToDiskAndRecoveryDeliversEachRecordOnce
   sink.setFailing(true);
   RecordDispatcher d(options());
   d.setConsumers({sink.consumer("calls")});
-  for (int i = 0; i < 600; ++i) {
-    d.submit(record(i));
-  }
+  submitRange(d, 0, 600);
   ASSERT_TRUE(waitFor([&] { return statsOf(d).spooled == 600; })) << statsOf(d).spooled;
   EXPECT_TRUE(fs::exists(dir_ / "spool" / "calls"));
   EXPECT_GT(statsOf(d).failed_batches, 0u);
   EXPECT_EQ(statsOf(d).last_error, "sink is down");
   EXPECT_TRUE(d.flush(5s)) << "spooled records of a failing sink count as safe";
   // More traffic while the sink is still down queues behind the spool.
-  for (int i = 600; i < 1000; ++i) {
-    d.submit(record(i));
-  }
+  submitRange(d, 600, 1000);
   ASSERT_TRUE(waitFor([&] { return statsOf(d).spooled == 1000; }));
   sink.setFailing(false);
-  for (int i = 1000; i < 1200; ++i) {
-    d.submit(record(i));
-  }
+  submitRange(d, 1000, 1200);
   ASSERT_TRUE(waitFor([&] { return statsOf(d).delivered == 1200; })) << statsOf(d).delivered;
   ASSERT_TRUE(d.flush(10s));
   expectExactlyInOrder(sink.received(), 1200);
@@ -160,18 +158,14 @@ TEST_F(RecordDispatcherTest, ShutdownWithSinkDownSpoolsAndTheNextRunDeliversFirs
     down.setFailing(true);
     RecordDispatcher d(options());
     d.setConsumers({down.consumer("calls")});
-    for (int i = 0; i < 700; ++i) {
-      d.submit(record(i));
-    }
+    submitRange(d, 0, 700);
     // Destroyed at once: whatever is in memory must reach the spool, none dropped.
   }
   FakeSink up;
   RecordDispatcher d(options());
   d.setConsumers({up.consumer("calls")});
   EXPECT_EQ(statsOf(d).dropped, 0u);
-  for (int i = 700; i < 800; ++i) {
-    d.submit(record(i));
-  }
+  submitRange(d, 700, 800);
   ASSERT_TRUE(waitFor([&] { return statsOf(d).delivered == 800; })) << statsOf(d).delivered;
   ASSERT_TRUE(d.flush(10s));
   expectExactlyInOrder(up.received(), 800);
@@ -183,9 +177,7 @@ TEST_F(RecordDispatcherTest, ShutdownWithHealthySinkDeliversEverything) {
   {
     RecordDispatcher d(options());
     d.setConsumers({sink.consumer("calls")});
-    for (int i = 0; i < 3000; ++i) {
-      d.submit(record(i));
-    }
+    submitRange(d, 0, 3000);
   }
   expectExactlyInOrder(sink.received(), 3000);
   EXPECT_FALSE(fs::exists(dir_ / "spool" / "calls"));
@@ -196,9 +188,7 @@ TEST_F(RecordDispatcherTest, EachConsumerHasItsOwnSpoolAndAHealthyOneIsNotDelaye
   down.setFailing(true);
   RecordDispatcher d(options());
   d.setConsumers({down.consumer("webhook"), up.consumer("calls")});
-  for (int i = 0; i < 300; ++i) {
-    d.submit(record(i));
-  }
+  submitRange(d, 0, 300);
   ASSERT_TRUE(
       waitFor([&] { return d.stats().at(1).delivered == 300 && d.stats().at(0).spooled == 300; }));
   expectExactlyInOrder(up.received(), 300);
@@ -217,9 +207,7 @@ TEST_F(RecordDispatcherTest, SpoolCapIsTheOnlyReasonToDropAndDropsAreCounted) {
   sink.setFailing(true);
   RecordDispatcher d(o);
   d.setConsumers({sink.consumer("calls")});
-  for (int i = 0; i < 500; ++i) {
-    d.submit(record(i));
-  }
+  submitRange(d, 0, 500);
   ASSERT_TRUE(waitFor([&] {
     const auto s = statsOf(d);
     return s.spooled + s.dropped == 500;
@@ -276,9 +264,7 @@ TEST_F(RecordDispatcherTest, WithoutASpoolAFailedBatchIsRetriedFromMemory) {
   sink.setFailing(true);
   RecordDispatcher d(o);
   d.setConsumers({sink.consumer("calls")});
-  for (int i = 0; i < 100; ++i) {
-    d.submit(record(i));
-  }
+  submitRange(d, 0, 100);
   ASSERT_TRUE(waitFor([&] { return sink.calls() >= 2; }));
   sink.setFailing(false);
   ASSERT_TRUE(waitFor([&] { return statsOf(d).delivered == 100; }));

@@ -9,6 +9,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libssl-dev
   libpq-dev postgresql # the postgres log sink (libpq) and its tests' private server
   libsqlite3-dev
+  libre2-dev # redaction patterns in logged bodies (linear time, no stack blow-up)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -73,6 +73,27 @@ std::string dumpJson(const Json& j) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
+/// The USAGE event every provider emits (docs/sdk.md): OpenAI's counts with the cache and
+/// reasoning breakdown flat. DeepSeek reports its cache hits as prompt_cache_hit_tokens.
+std::string usageEvent(const Json& usage) {
+  auto count = [](const Json& obj, const char* key) -> int64_t {
+    const auto it = obj.find(key);
+    return it != obj.end() && it->is_number_integer() ? std::max<int64_t>(0, it->get<int64_t>()) : 0;
+  };
+  auto nested = [&](const char* object, const char* key) -> int64_t {
+    const auto o = usage.find(object);
+    return o != usage.end() && o->is_object() ? count(*o, key) : 0;
+  };
+  Json out = {{"prompt_tokens", count(usage, "prompt_tokens")},
+              {"completion_tokens", count(usage, "completion_tokens")},
+              {"total_tokens", count(usage, "total_tokens")}};
+  const int64_t cached = std::max(nested("prompt_tokens_details", "cached_tokens"), count(usage, "prompt_cache_hit_tokens"));
+  const int64_t reasoning = nested("completion_tokens_details", "reasoning_tokens");
+  if (cached > 0) out["cached_tokens"] = cached;
+  if (reasoning > 0) out["reasoning_tokens"] = reasoning;
+  return dumpJson(out);
+}
+
 bool isErrorStatus(uint32_t status) {
   return status >= 400 && status <= 599;
 }
@@ -385,9 +406,9 @@ class OpenAiStream : public sdk::ProviderStream {
       }
     }
     if (has_usage && usage_policy_.defer) {
-      last_usage_ = dumpJson(*usage);
+      last_usage_ = usageEvent(*usage);
     } else if (has_usage) {
-      out.emit(SY_EVENT_USAGE, dumpJson(*usage));
+      out.emit(SY_EVENT_USAGE, usageEvent(*usage));
     }
     if (usage_policy_.estimate) {
       completion_chars_ += completionChars(chunk);
@@ -592,7 +613,7 @@ class OpenAiProvider : public sdk::Provider {
     }
     out.emit(SY_EVENT_RESPONSE, response.body);
     if (auto usage = doc.find("usage"); usage != doc.end() && usage->is_object()) {
-      out.emit(SY_EVENT_USAGE, dumpJson(*usage));
+      out.emit(SY_EVENT_USAGE, usageEvent(*usage));
     }
     return SY_OK;
   }

@@ -243,6 +243,32 @@ TEST_F(OpenAiProviderTest, SuccessEmitsResponseThenUsage) {
   EXPECT_FALSE(out.error.set);
 }
 
+// The USAGE event is the gateway's uniform shape: the cache and reasoning counts flat, from
+// OpenAI's nested details or DeepSeek's prompt_cache_hit_tokens.
+TEST_F(OpenAiProviderTest, UsageEventCarriesCachedAndReasoningTokensFlat) {
+  const std::string openai = R"({"id":"chatcmpl-2","object":"chat.completion","created":1,"model":"o4-mini",
+    "choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}],
+    "usage":{"prompt_tokens":2006,"completion_tokens":300,"total_tokens":2306,
+             "prompt_tokens_details":{"cached_tokens":1920,"audio_tokens":0},
+             "completion_tokens_details":{"reasoning_tokens":256,"audio_tokens":0}}})";
+  FakeOutput out;
+  ASSERT_EQ(provider_->parseResponse(chatCall("{}"), UpstreamAnswer{200, {}, openai}, out), SY_OK);
+  ASSERT_EQ(out.payloads(SY_EVENT_USAGE).size(), 1u);
+  EXPECT_EQ(json::parse(out.payloads(SY_EVENT_USAGE)[0]),
+            json::parse(R"({"prompt_tokens":2006,"completion_tokens":300,"total_tokens":2306,
+                            "cached_tokens":1920,"reasoning_tokens":256})"));
+
+  const std::string deepseek = R"({"id":"c","object":"chat.completion","created":1,"model":"deepseek-chat",
+    "choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}],
+    "usage":{"prompt_tokens":100,"completion_tokens":10,"total_tokens":110,
+             "prompt_cache_hit_tokens":64,"prompt_cache_miss_tokens":36}})";
+  FakeOutput ds;
+  ASSERT_EQ(provider_->parseResponse(chatCall("{}"), UpstreamAnswer{200, {}, deepseek}, ds), SY_OK);
+  ASSERT_EQ(ds.payloads(SY_EVENT_USAGE).size(), 1u);
+  EXPECT_EQ(json::parse(ds.payloads(SY_EVENT_USAGE)[0]),
+            json::parse(R"({"prompt_tokens":100,"completion_tokens":10,"total_tokens":110,"cached_tokens":64})"));
+}
+
 TEST_F(OpenAiProviderTest, SuccessWithoutUsageEmitsOnlyResponse) {
   FakeOutput out;
   ASSERT_EQ(provider_->parseResponse(

@@ -8,6 +8,9 @@
 #include <set>
 #include <sstream>
 
+#include "switchyard/catalog/model_catalog.h"
+#include "switchyard/log/body_log.h"
+
 namespace switchyard {
 namespace {
 
@@ -234,7 +237,7 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
   }
   rejectUnknownKeys(root, "config",
                     {"server", "admin", "plugins", "providers", "models", "auth", "log_sinks",
-                     "analytics", "logging", "data_dir", "delivery", "$schema", "_comment"});
+                     "analytics", "logging", "data_dir", "delivery", "catalog", "$schema", "_comment"});
   GatewayConfig cfg;
 
   const json& server = objectAt(root, "server", "config");
@@ -307,7 +310,7 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
       fail(where, "inline api_key is not accepted; name an environment variable in api_key_env");
     }
     rejectUnknownKeys(p, where, {"type", "base_url", "api_key_env", "timeouts", "max_idle_connections",
-                                 "health_check", "config"});
+                                 "health_check", "config", "catalog_provider"});
     ProviderConfig pc;
     pc.name = name;
     pc.type = stringAt(p, "type", where, "", true);
@@ -355,6 +358,8 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
       }
       pc.config_json = p["config"].dump();
     }
+    const json preset = p.contains("config") && pc.type == "openai" ? p["config"].value("preset", json()) : json();
+    pc.catalog_provider = stringAt(p, "catalog_provider", where, preset.is_string() ? preset.get<std::string>() : pc.type);
     cfg.providers.emplace(name, std::move(pc));
   }
 
@@ -369,7 +374,7 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
     }
     rejectUnknownKeys(m, where, {"provider", "upstream_model", "targets", "retry", "outlier", "fallbacks",
                                  "panic_threshold_percent", "strategy", "max_requests_per_target", "timeouts",
-                                 "fallback_on", "failover_within_ms"});
+                                 "fallback_on", "failover_within_ms", "log_bodies"});
     ModelRoute r;
     r.name = name;
     auto checkProvider = [&](const std::string& provider, const std::string& at) {
@@ -453,6 +458,9 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
         r.fallbacks.push_back(f.get<std::string>());
       }
     }
+    if (m.contains("log_bodies")) {
+      r.log_bodies = BodyLogPolicy::parse(m["log_bodies"], where + ".log_bodies");
+    }
     cfg.models.emplace(name, std::move(r));
   }
   for (const auto& [name, r] : cfg.models) {
@@ -513,6 +521,9 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
   if (kLevels.count(cfg.log_level) == 0) {
     fail("logging.level", "must be one of trace, debug, info, warn, error, off");
   }
+
+  cfg.catalog = root.contains("catalog") ? ModelCatalog::load(resolve(base_dir, stringAt(root, "catalog", "config", "")))
+                                         : ModelCatalog::builtIn();
   return cfg;
 }
 

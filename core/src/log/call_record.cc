@@ -4,15 +4,48 @@
 
 namespace switchyard {
 
+std::optional<TokenUsage> TokenUsage::fromJson(std::string_view payload) {
+  using nlohmann::json;
+  json u = json::parse(payload, nullptr, false);
+  if (!u.is_object()) {
+    return std::nullopt;
+  }
+  auto num = [](const json& obj, const char* key) -> int64_t {
+    auto it = obj.find(key);
+    return it != obj.end() && it->is_number_integer() ? std::max<int64_t>(0, it->get<int64_t>()) : 0;
+  };
+  // OpenAI's own shape, for provider plugins that pass the upstream's usage on as it is.
+  auto nested = [&](const char* object, const char* key) -> int64_t {
+    auto it = u.find(object);
+    return it != u.end() && it->is_object() ? num(*it, key) : 0;
+  };
+  TokenUsage t;
+  t.prompt_tokens = num(u, "prompt_tokens");
+  t.completion_tokens = num(u, "completion_tokens");
+  t.total_tokens = num(u, "total_tokens");
+  if (t.total_tokens == 0) {
+    t.total_tokens = t.prompt_tokens + t.completion_tokens;
+  }
+  t.cached_tokens = u.contains("cached_tokens") ? num(u, "cached_tokens") : nested("prompt_tokens_details", "cached_tokens");
+  t.cache_creation_tokens = num(u, "cache_creation_tokens");
+  t.reasoning_tokens =
+      u.contains("reasoning_tokens") ? num(u, "reasoning_tokens") : nested("completion_tokens_details", "reasoning_tokens");
+  auto estimated = u.find("estimated");
+  t.estimated = estimated != u.end() && estimated->is_boolean() && estimated->get<bool>();
+  return t;
+}
+
 std::string CallRecord::toJson() const {
   nlohmann::json j = {
       {"schema", "switchyard.call.v1"},
       {"request_id", request_id},
       {"start_unix_ms", start_unix_ms},
+      {"end_unix_ms", end_unix_ms},
       {"latency_ms", latency_ms},
       {"principal", {{"tenant", principal.tenant}, {"app", principal.app}, {"key_id", principal.key_id}}},
       {"client_address", client_address},
       {"endpoint", endpoint},
+      {"api", api},
       {"operation", operation},
       {"model", model},
       {"provider", provider},
@@ -25,10 +58,13 @@ std::string CallRecord::toJson() const {
   if (ttfb_ms) {
     j["ttfb_ms"] = *ttfb_ms;
   }
+  if (ttft_ms) {
+    j["ttft_ms"] = *ttft_ms;
+  }
   if (upstream_ms) {
     j["upstream_ms"] = *upstream_ms;
-    j["gateway_overhead_ms"] = std::max(0.0, latency_ms - *upstream_ms);
   }
+  j["gateway_overhead_ms"] = std::max(0.0, latency_ms - upstream_ms.value_or(0.0));
   if (partial) {
     j["partial"] = true;
   }
@@ -38,7 +74,21 @@ std::string CallRecord::toJson() const {
   if (usage) {
     j["usage"] = {{"prompt_tokens", usage->prompt_tokens},
                   {"completion_tokens", usage->completion_tokens},
-                  {"total_tokens", usage->total_tokens}};
+                  {"total_tokens", usage->total_tokens},
+                  {"cached_tokens", usage->cached_tokens},
+                  {"cache_creation_tokens", usage->cache_creation_tokens},
+                  {"reasoning_tokens", usage->reasoning_tokens},
+                  {"estimated", usage->estimated}};
+  }
+  if (cost) {
+    j["cost_usd"] = cost->total_usd;
+    j["cost"] = {{"input_usd", cost->input_usd},
+                 {"cached_usd", cost->cached_usd},
+                 {"cache_creation_usd", cost->cache_creation_usd},
+                 {"output_usd", cost->output_usd},
+                 {"total_usd", cost->total_usd},
+                 {"price_date", cost->price_date},
+                 {"catalog_id", cost->catalog_id}};
   }
   if (!attempts.empty()) {
     nlohmann::json list = nlohmann::json::array();
@@ -52,6 +102,25 @@ std::string CallRecord::toJson() const {
   }
   if (error) {
     j["error"] = {{"type", error->type}, {"code", error->code}, {"message", error->message}};
+  }
+  if (request_headers) {
+    nlohmann::json h = nlohmann::json::object();
+    for (const auto& [name, value] : *request_headers) {
+      h[name] = value;
+    }
+    j["request_headers"] = std::move(h);
+  }
+  if (request_body) {
+    j["request_body"] = *request_body;
+    if (request_body_truncated) {
+      j["request_body_truncated"] = true;
+    }
+  }
+  if (response_body) {
+    j["response_body"] = *response_body;
+    if (response_body_truncated) {
+      j["response_body_truncated"] = true;
+    }
   }
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

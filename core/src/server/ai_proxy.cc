@@ -1,6 +1,9 @@
 #include "ai_proxy.h"
 
+#include "call_accounting.h"
 #include "request_probe.h"
+#include "switchyard/catalog/model_catalog.h"
+#include "switchyard/log/body_log.h"
 #include "switchyard/upstream/rate_limit.h"
 
 #include <spdlog/spdlog.h>
@@ -46,20 +49,9 @@ std::vector<sy_header> headerViews(const HeaderList& headers) {
   return out;
 }
 
-std::optional<TokenUsage> parseUsage(const std::string& payload) {
-  json u = json::parse(payload, nullptr, false);
-  if (!u.is_object()) {
-    return std::nullopt;
-  }
-  auto num = [&](const char* key) -> int64_t {
-    auto it = u.find(key);
-    return it != u.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
-  };
-  TokenUsage t{num("prompt_tokens"), num("completion_tokens"), num("total_tokens")};
-  if (t.total_tokens == 0) {
-    t.total_tokens = t.prompt_tokens + t.completion_tokens;
-  }
-  return t;
+/// Adds the time since `since` to the call's upstream wait (the overhead header and record subtract it).
+void addUpstreamWait(CallRecord& record, Clock::time_point since) {
+  record.upstream_ms = record.upstream_ms.value_or(0.0) + msSince(since);
 }
 
 ApiError upstreamFailureError(UpstreamFailure f, const std::string& provider) {
@@ -133,7 +125,8 @@ private:
 
 } // namespace
 
-void AiProxy::handle(const HttpRequest& request, HttpResponseWriter& response) {
+void AiProxy::handle(const HttpRequest& request, HttpResponseWriter& client) {
+  OverheadStampingWriter response(client, Clock::now());
   const std::string& path = request.path;
   auto methodNotAllowed = [&](const char* allowed) {
     response.setHeader("Allow", allowed);
@@ -176,15 +169,17 @@ void AiProxy::handle(const HttpRequest& request, HttpResponseWriter& response) {
            ApiError::notFound("Unknown endpoint " + request.method + " " + path, "unknown_url").toJson());
 }
 
-void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseWriter& response) {
+void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseWriter& client) {
   CallRecord record;
   record.request_id = request.request_id;
   record.start = Clock::now();
+  OverheadStampingWriter response(client, record.start, &record.upstream_ms);
   record.start_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
   record.client_address = request.peer;
   record.endpoint = request.path;
+  record.api = request.path;
   record.operation = op == SY_OP_CHAT_COMPLETIONS ? "chat.completions" : "embeddings";
 
   RuntimeSharedPtr rt = runtime_(); // held to the end: keeps this call's plugin versions loaded
@@ -233,7 +228,9 @@ void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseW
                                  "model_not_found"));
     return finish(record);
   }
+  record.body_log = route->second.log_bodies.get();
   routeCall(op, *rt, route->second, request, response, record);
+  captureBodies(request, *rt, record);
   finish(record);
 }
 
@@ -371,6 +368,9 @@ AiProxy::AttemptResult AiProxy::attempt(sy_operation op, const Runtime& rt, cons
   record.provider = target.config.name;
   record.provider_type = target.config.type;
   record.upstream_model = route_target.upstream_model;
+  record.catalog_model = rt.config->catalog ? rt.config->catalog->find(target.config.catalog_provider,
+                                                                       route_target.upstream_model)
+                                            : nullptr;
   const std::string target_key = TargetPool::key(route_target);
   record.attempts.push_back(AttemptRecord{target_key, "", 0, 0, std::nullopt});
   const auto attempt_start = Clock::now();
@@ -380,7 +380,6 @@ AiProxy::AttemptResult AiProxy::attempt(sy_operation op, const Runtime& rt, cons
     AttemptRecord& a = record.attempts.back();
     a.outcome = outcomeName(r.outcome);
     a.ms = msSince(attempt_start);
-    record.upstream_ms = msSince(attempt_start);
     return r;
   };
 
@@ -409,7 +408,9 @@ AiProxy::AttemptResult AiProxy::attempt(sy_operation op, const Runtime& rt, cons
 
   UpstreamCall call{std::move(spec.method), std::move(spec.path), std::move(spec.headers), std::move(spec.body),
                     route.timeouts.over(target.config.timeouts)};
+  const auto wait_start = Clock::now();
   UpstreamStartResult started = upstream_.start(target.config.base_url, target.config.max_idle_connections, call);
+  addUpstreamWait(record, wait_start);
   if (!started.exchange) {
     spdlog::warn("request {}: provider {} failed: {} ({})", record.request_id, record.provider,
                  failureName(started.failure), started.message);
@@ -427,7 +428,9 @@ AiProxy::AttemptResult AiProxy::attempt(sy_operation op, const Runtime& rt, cons
   }
 
   std::string upstream_body;
+  const auto read_start = Clock::now();
   UpstreamExchange::Read read = exchange.readAll(upstream_body, kMaxUpstreamResponseBytes);
+  addUpstreamWait(record, read_start);
   if (read != UpstreamExchange::Read::kEnd) {
     UpstreamFailure f = upstream_body.size() > kMaxUpstreamResponseBytes ? UpstreamFailure::kTooLarge : exchange.failure();
     return done(transportFailure(f, record, retry_unsafe));
@@ -444,7 +447,7 @@ AiProxy::AttemptResult AiProxy::attempt(sy_operation op, const Runtime& rt, cons
     if (e.kind == SY_EVENT_RESPONSE) {
       answer = &e;
     } else if (e.kind == SY_EVENT_USAGE) {
-      record.usage = parseUsage(e.payload);
+      record.usage = TokenUsage::fromJson(e.payload);
     }
   }
   if (out.error || st != SY_OK || answer == nullptr) {
@@ -453,6 +456,12 @@ AiProxy::AttemptResult AiProxy::attempt(sy_operation op, const Runtime& rt, cons
     return done(classifyAnswer(exchange.status(), e, exchange.headers(), record, retry_unsafe));
   }
   record.status = success ? exchange.status() : 200;
+  if (!record.usage) {
+    record.usage = estimateUsage(request.body, completionChars(answer->payload));
+  }
+  if (record.body_log != nullptr && record.body_log->response) {
+    record.response_text = answer->payload;
+  }
   sendJson(response, record.status, answer->payload);
   return done(AttemptResult::answered(AttemptOutcome::kSuccess));
 }
@@ -525,6 +534,18 @@ AiProxy::AttemptResult AiProxy::relayStream(const ProviderTarget& target, const 
   std::string in;
   std::string outbuf;
   std::vector<PluginEvent> events;
+  StreamContent content(record.body_log != nullptr && record.body_log->response);
+  // Once bytes reached the client the call is billed whatever happens next: count it.
+  auto settle = [&]() {
+    if (!record.usage) {
+      record.usage = estimateUsage(preq.body.ptr == nullptr ? std::string_view()
+                                                            : std::string_view(preq.body.ptr, preq.body.len),
+                                   content.completionChars());
+    }
+    if (record.body_log != nullptr && record.body_log->response) {
+      record.response_text = content.assembled(record.usage);
+    }
+  };
   bool done = false;
   std::optional<ApiError> failure;
   AttemptOutcome failure_outcome = AttemptOutcome::kReset;
@@ -532,9 +553,10 @@ AiProxy::AttemptResult AiProxy::relayStream(const ProviderTarget& target, const 
   auto drain = [&](const sy_out_host_t& out) {
     for (const auto& e : events) {
       if (e.kind == SY_EVENT_CHUNK && !done) {
+        content.add(e.payload);
         outbuf.append("data: ").append(e.payload).append("\n\n");
       } else if (e.kind == SY_EVENT_USAGE) {
-        record.usage = parseUsage(e.payload);
+        record.usage = TokenUsage::fromJson(e.payload);
       } else if (e.kind == SY_EVENT_DONE && !done) {
         done = true;
         outbuf.append("data: [DONE]\n\n");
@@ -549,7 +571,9 @@ AiProxy::AttemptResult AiProxy::relayStream(const ProviderTarget& target, const 
 
   for (;;) {
     in.clear();
+    const auto read_start = Clock::now();
     UpstreamExchange::Read r = exchange.readSome(in);
+    addUpstreamWait(record, read_start);
     sy_out_host_t out;
     out.events = &events;
     if (r == UpstreamExchange::Read::kData) {
@@ -579,7 +603,11 @@ AiProxy::AttemptResult AiProxy::relayStream(const ProviderTarget& target, const 
       if (!commit() || !response.write(outbuf)) {
         record.error = ApiError{499, "client_error", "client_closed", "The client went away during the stream"};
         record.partial = true;
+        settle();
         return AttemptResult::answered(AttemptOutcome::kSuccess);
+      }
+      if (!record.ttft_ms) {
+        record.ttft_ms = msSince(record.start);
       }
       outbuf.clear();
     }
@@ -590,9 +618,11 @@ AiProxy::AttemptResult AiProxy::relayStream(const ProviderTarget& target, const 
       record.error = failure;
       record.partial = true;
       record.flag("PS");
+      settle();
       return AttemptResult::answered(failure_outcome);
     }
     if (r != UpstreamExchange::Read::kData) {
+      settle();
       return AttemptResult::answered(AttemptOutcome::kSuccess);
     }
   }
@@ -600,6 +630,10 @@ AiProxy::AttemptResult AiProxy::relayStream(const ProviderTarget& target, const 
 
 void AiProxy::finish(CallRecord& record) {
   record.latency_ms = msSince(record.start);
+  record.end_unix_ms = record.start_unix_ms + static_cast<int64_t>(record.latency_ms + 0.5);
+  if (record.usage && record.catalog_model != nullptr) {
+    record.cost = priceUsage(*record.catalog_model, *record.usage);
+  }
   records_.submit(record.toJson());
 }
 

@@ -14,6 +14,9 @@
 
 namespace switchyard {
 
+class ModelCatalog;
+struct BodyLogPolicy;
+
 /// Thrown while loading configuration (control plane only).
 class ConfigError : public std::runtime_error {
 public:
@@ -105,6 +108,9 @@ struct ProviderConfig {
   int max_idle_connections = 64;
   HealthCheckConfig health_check;
   std::string config_json = "{}";
+  /// The catalog's name for this provider, which prices its models: "catalog_provider" if
+  /// given, else the openai plugin's "preset", else the type.
+  std::string catalog_provider;
 };
 
 /// One upstream target of a route: a provider instance and the model name it knows.
@@ -165,6 +171,8 @@ struct ModelRoute {
   /// Below this share of available targets the pool uses all of them (Envoy's panic mode);
   /// 0 (the default) fails fast with 503 no_healthy_upstream instead.
   uint32_t panic_threshold_percent = 0;
+  /// Request/response bodies in this route's call records (docs/call-record.md); null = off.
+  std::shared_ptr<const BodyLogPolicy> log_bodies;
 };
 
 /// A component block of a list ("auth", "log_sinks", "analytics").
@@ -200,6 +208,8 @@ struct GatewayConfig {
   /// Where the gateway keeps state (spools; plugins get it as ${data_dir} in their config).
   std::filesystem::path data_dir;
   DeliveryConfig delivery;
+  /// Prices calls ("catalog": a file relative to the config; the built-in one otherwise).
+  std::shared_ptr<const ModelCatalog> catalog;
 };
 using GatewayConfigSharedPtr = std::shared_ptr<const GatewayConfig>;
 

@@ -110,18 +110,16 @@ std::string CallRecord::toJson() const {
     }
     j["request_headers"] = std::move(h);
   }
-  if (request_body) {
-    j["request_body"] = *request_body;
-    if (request_body_truncated) {
-      j["request_body_truncated"] = true;
+  auto body = [&](const char* name, const std::optional<std::string>& text, bool truncated) {
+    if (text) {
+      j[name] = *text;
+      if (truncated) {
+        j[std::string(name) + "_truncated"] = true;
+      }
     }
-  }
-  if (response_body) {
-    j["response_body"] = *response_body;
-    if (response_body_truncated) {
-      j["response_body_truncated"] = true;
-    }
-  }
+  };
+  body("request_body", request_body, request_body_truncated);
+  body("response_body", response_body, response_body_truncated);
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

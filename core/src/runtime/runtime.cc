@@ -1,5 +1,7 @@
 #include "switchyard/runtime/runtime.h"
 
+#include "switchyard/catalog/model_catalog.h"
+
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -101,6 +103,13 @@ RuntimeSharedPtr buildRuntime(GatewayConfigSharedPtr config, PluginSetSharedPtr 
   }
   for (const auto& [name, route] : config->models) {
     rt->pools.emplace(name, std::make_shared<TargetPool>(route, health));
+    for (const auto& t : route.targets) {
+      const std::string& catalog_name = config->providers.at(t.provider).catalog_provider;
+      if (config->catalog && config->catalog->find(catalog_name, t.upstream_model) == nullptr) {
+        spdlog::info("model {}: {} \"{}\" has no price in the catalog; its calls are recorded without a cost",
+                     name, catalog_name, t.upstream_model);
+      }
+    }
   }
   nlohmann::json data = nlohmann::json::array();
   for (const auto& [name, route] : config->models) {

@@ -371,6 +371,7 @@ AiProxy::AttemptResult AiProxy::attempt(sy_operation op, const Runtime& rt, cons
   record.catalog_model = rt.config->catalog ? rt.config->catalog->find(target.config.catalog_provider,
                                                                        route_target.upstream_model)
                                             : nullptr;
+  record.usage.reset(); // the usage and price are those of the attempt that answers
   const std::string target_key = TargetPool::key(route_target);
   record.attempts.push_back(AttemptRecord{target_key, "", 0, 0, std::nullopt});
   const auto attempt_start = Clock::now();

@@ -4,6 +4,7 @@
 #include "request_probe.h"
 #include "switchyard/catalog/model_catalog.h"
 #include "switchyard/log/body_log.h"
+#include "switchyard/ingress/ingress_adapter.h"
 #include "switchyard/upstream/rate_limit.h"
 
 #include <spdlog/spdlog.h>
@@ -141,6 +142,13 @@ void AiProxy::handle(const HttpRequest& request, HttpResponseWriter& client) {
   if (path == "/v1/embeddings" || path == "/embeddings") {
     return request.method == "POST" ? serveAi(SY_OP_EMBEDDINGS, request, response) : methodNotAllowed("POST");
   }
+  if (ingress::IngressAdapterPtr adapter = ingress::adapterForPath(path)) {
+    if (request.method != "POST") {
+      return methodNotAllowed("POST");
+    }
+    auto translating = adapter->wrap(response); // errors and answers leave in the ingress API's shape
+    return serveAi(SY_OP_CHAT_COMPLETIONS, request, *translating, adapter.get());
+  }
   if (path == "/healthz") {
     sendJson(response, 200, R"({"status":"ok"})");
     return;
@@ -169,7 +177,8 @@ void AiProxy::handle(const HttpRequest& request, HttpResponseWriter& client) {
            ApiError::notFound("Unknown endpoint " + request.method + " " + path, "unknown_url").toJson());
 }
 
-void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseWriter& client) {
+void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseWriter& client,
+                      ingress::IngressAdapter* ingress) {
   CallRecord record;
   record.request_id = request.request_id;
   record.start = Clock::now();
@@ -188,8 +197,19 @@ void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseW
     sendError(response, record, error);
     return finish(record);
   }
+  // An ingress API is served as the unified call it translates to; the record keeps its path.
+  HttpRequest unified;
+  if (ingress != nullptr) {
+    unified = HttpRequest{request.request_id, request.method, request.path, request.query,
+                          request.uri,        request.headers, request.peer, {}};
+    if (auto e = ingress->toUnified(request.body, unified.body)) {
+      sendError(response, record, *e);
+      return finish(record);
+    }
+  }
+  const HttpRequest& call = ingress != nullptr ? unified : request;
 
-  const RequestProbe body = RequestProbe::of(request.body);
+  const RequestProbe body = RequestProbe::of(call.body);
   if (!body.valid_json || !body.is_object) {
     sendError(response, record,
               ApiError::invalidRequest(!body.valid_json ? "The request body is not valid JSON"
@@ -229,7 +249,7 @@ void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseW
     return finish(record);
   }
   record.body_log = route->second.log_bodies.get();
-  routeCall(op, *rt, route->second, request, response, record);
+  routeCall(op, *rt, route->second, call, response, record);
   captureBodies(request, *rt, record);
   finish(record);
 }

@@ -13,8 +13,12 @@
 #include "switchyard/upstream/upstream_client.h"
 
 namespace switchyard {
+namespace ingress {
+class IngressAdapter;
+}
 
-/// Serves the data port: /v1/chat/completions, /v1/embeddings, /v1/models, /healthz, /readyz.
+/// Serves the data port: /v1/chat/completions, /v1/embeddings, /v1/models, /healthz, /readyz, and
+/// the translated ingress APIs /v1/messages and /v1/responses.
 class AiProxy : public HttpHandler {
 public:
   AiProxy(std::function<RuntimeSharedPtr()> runtime, UpstreamClient& upstream, RecordDispatcher& records,
@@ -41,7 +45,10 @@ private:
     static AttemptResult final(AttemptOutcome o, ApiError e) { return {Kind::kFinal, o, std::move(e), std::nullopt}; }
   };
 
-  void serveAi(sy_operation op, const HttpRequest& request, HttpResponseWriter& response);
+  /// With `ingress`, the body is translated to a unified chat request after authentication and
+  /// `response` is the ingress adapter's writer.
+  void serveAi(sy_operation op, const HttpRequest& request, HttpResponseWriter& response,
+               ingress::IngressAdapter* ingress = nullptr);
   /// Tries the route's targets, then its fallbacks, within each route's retry policy.
   void routeCall(sy_operation op, const Runtime& rt, const ModelRoute& route, const HttpRequest& request,
                  HttpResponseWriter& response, CallRecord& record);

@@ -31,9 +31,11 @@ std::optional<ApiError> imagePart(const Json& block, Json& part) {
     const std::string media = stringOr(*source, "media_type");
     const Json* data = member(*source, "data");
     if (media.empty() || data == nullptr || !data->is_string()) {
-      return badRequest("an image source of type base64 needs media_type and data", "invalid_messages");
+      return badRequest("an image source of type base64 needs media_type and data",
+                        "invalid_messages");
     }
-    part = {{"type", "image_url"}, {"image_url", {{"url", "data:" + media + ";base64," + data->get<std::string>()}}}};
+    part = {{"type", "image_url"},
+            {"image_url", {{"url", "data:" + media + ";base64," + data->get<std::string>()}}}};
     return std::nullopt;
   }
   if (type == "url") {
@@ -44,7 +46,8 @@ std::optional<ApiError> imagePart(const Json& block, Json& part) {
     part = {{"type", "image_url"}, {"image_url", {{"url", url}}}};
     return std::nullopt;
   }
-  return unsupportedHere("image.source.type", "only base64 and url image sources are translated (not '" + type + "')");
+  return unsupportedHere("image.source.type",
+                         "only base64 and url image sources are translated (not '" + type + "')");
 }
 
 /// The text of a tool_result's content: a string or text blocks.
@@ -58,13 +61,15 @@ std::optional<ApiError> toolResultText(const Json& block, std::string& text) {
     return std::nullopt;
   }
   if (!content->is_array()) {
-    return badRequest("tool_result.content must be a string or an array of blocks", "invalid_messages");
+    return badRequest("tool_result.content must be a string or an array of blocks",
+                      "invalid_messages");
   }
   for (const Json& b : *content) {
     const std::string type = stringOr(b, "type");
     if (type != "text") {
-      return unsupportedHere("tool_result content of type '" + type + "'",
-                             "tool results are passed on as text; the unified format has no images in tool messages");
+      return unsupportedHere(
+          "tool_result content of type '" + type + "'",
+          "tool results are passed on as text; the unified format has no images in tool messages");
     }
     if (!text.empty()) {
       text += "\n";
@@ -80,7 +85,8 @@ std::optional<ApiError> userTurn(const Json& content, Json& messages) {
     return std::nullopt;
   }
   if (!content.is_array()) {
-    return badRequest("messages[].content must be a string or an array of content blocks", "invalid_messages");
+    return badRequest("messages[].content must be a string or an array of content blocks",
+                      "invalid_messages");
   }
   // Tool results answer the previous assistant turn, so they come first, as tool messages;
   // the rest of the turn follows as one user message.
@@ -132,7 +138,8 @@ std::optional<ApiError> assistantTurn(const Json& content, Json& messages) {
     return std::nullopt;
   }
   if (!content.is_array()) {
-    return badRequest("messages[].content must be a string or an array of content blocks", "invalid_messages");
+    return badRequest("messages[].content must be a string or an array of content blocks",
+                      "invalid_messages");
   }
   std::string text;
   Json calls = Json::array();
@@ -147,9 +154,10 @@ std::optional<ApiError> assistantTurn(const Json& content, Json& messages) {
         return badRequest("tool_use blocks need an id and a name", "invalid_messages");
       }
       const Json* input = member(block, "input");
-      calls.push_back({{"id", id},
-                       {"type", "function"},
-                       {"function", {{"name", name}, {"arguments", input != nullptr ? dump(*input) : "{}"}}}});
+      calls.push_back(
+          {{"id", id},
+           {"type", "function"},
+           {"function", {{"name", name}, {"arguments", input != nullptr ? dump(*input) : "{}"}}}});
     } else if (type == "thinking" || type == "redacted_thinking") {
       // Earlier turns' reasoning: thinking is not requested through this ingress (see
       // "thinking" below), so there is nothing for a model to continue from.
@@ -159,7 +167,8 @@ std::optional<ApiError> assistantTurn(const Json& content, Json& messages) {
                              "assistant turns may hold text and tool_use blocks");
     }
   }
-  Json m = {{"role", "assistant"}, {"content", text.empty() && !calls.empty() ? Json() : Json(text)}};
+  Json m = {{"role", "assistant"},
+            {"content", text.empty() && !calls.empty() ? Json() : Json(text)}};
   if (!calls.empty()) {
     m["tool_calls"] = std::move(calls);
   }
@@ -194,7 +203,8 @@ std::optional<ApiError> tools(const Json& in, Json& chat) {
     const std::string type = stringOr(tool, "type", "custom");
     if (type != "custom") {
       return unsupportedHere("tools[].type '" + type + "'",
-                             "Anthropic's server and built-in tools run only on Anthropic's API; custom tools are translated");
+                             "Anthropic's server and built-in tools run only on Anthropic's API; "
+                             "custom tools are translated");
     }
     const std::string name = stringOr(tool, "name");
     if (name.empty()) {
@@ -226,11 +236,14 @@ std::optional<ApiError> toolChoice(const Json& in, Json& chat) {
   } else if (type == "tool" && !stringOr(in, "name").empty()) {
     chat["tool_choice"] = {{"type", "function"}, {"function", {{"name", stringOr(in, "name")}}}};
   } else {
-    return badRequest("'tool_choice' must be {\"type\":\"auto\"|\"any\"|\"none\"} or {\"type\":\"tool\",\"name\":…}",
-                      "invalid_tool_choice");
+    return badRequest(
+        "'tool_choice' must be {\"type\":\"auto\"|\"any\"|\"none\"} or "
+        "{\"type\":\"tool\",\"name\":…}",
+        "invalid_tool_choice");
   }
   const Json* no_parallel = member(in, "disable_parallel_tool_use");
-  if (no_parallel != nullptr && no_parallel->is_boolean() && no_parallel->get<bool>() && type != "none") {
+  if (no_parallel != nullptr && no_parallel->is_boolean() && no_parallel->get<bool>() &&
+      type != "none") {
     chat["parallel_tool_calls"] = false;
   }
   return std::nullopt;
@@ -258,22 +271,36 @@ Json toolInput(const std::string& arguments) {
   Json input = Json::parse(arguments, nullptr, false);
   // Anthropic's input is always an object; a model's malformed arguments are kept, not lost.
   if (input.is_discarded() || !input.is_object()) {
-    return arguments.find_first_not_of(" \t\r\n") == std::string::npos ? Json::object()
-                                                                        : Json{{"_raw_arguments", arguments}};
+    return arguments.find_first_not_of(" \t\r\n") == std::string::npos
+               ? Json::object()
+               : Json{{"_raw_arguments", arguments}};
   }
   return input;
 }
 
-} // namespace
+}  // namespace
 
 std::optional<ApiError> anthropicRequestToChat(const Json& in, Json& chat) {
   if (!in.is_object()) {
     return badRequest("The request body must be a JSON object", "invalid_json");
   }
-  static constexpr std::string_view kKnown[] = {
-      "model", "messages", "max_tokens", "system", "stop_sequences", "temperature", "top_p", "top_k", "stream",
-      "metadata", "tools", "tool_choice", "thinking", "service_tier", "container", "mcp_servers",
-      "context_management"};
+  static constexpr std::string_view kKnown[] = {"model",
+                                                "messages",
+                                                "max_tokens",
+                                                "system",
+                                                "stop_sequences",
+                                                "temperature",
+                                                "top_p",
+                                                "top_k",
+                                                "stream",
+                                                "metadata",
+                                                "tools",
+                                                "tool_choice",
+                                                "thinking",
+                                                "service_tier",
+                                                "container",
+                                                "mcp_servers",
+                                                "context_management"};
   for (const auto& [key, value] : in.items()) {
     bool known = false;
     for (std::string_view k : kKnown) {
@@ -288,8 +315,10 @@ std::optional<ApiError> anthropicRequestToChat(const Json& in, Json& chat) {
       return unsupportedHere(key, "it needs Anthropic's own API; use a native client");
     }
   }
-  if (const Json* thinking = given(in, "thinking"); thinking != nullptr && stringOr(*thinking, "type") != "disabled") {
-    return unsupportedHere("thinking", "extended thinking has no counterpart in the unified chat format");
+  if (const Json* thinking = given(in, "thinking");
+      thinking != nullptr && stringOr(*thinking, "type") != "disabled") {
+    return unsupportedHere("thinking",
+                           "extended thinking has no counterpart in the unified chat format");
   }
   const std::string model = stringOr(in, "model");
   if (model.empty()) {
@@ -299,7 +328,8 @@ std::optional<ApiError> anthropicRequestToChat(const Json& in, Json& chat) {
   chat["model"] = model;
   const Json* max_tokens = member(in, "max_tokens");
   if (max_tokens == nullptr || !max_tokens->is_number_integer() || max_tokens->get<int64_t>() < 1) {
-    return badRequest("max_tokens: Field required and must be a positive integer", "invalid_max_tokens");
+    return badRequest("max_tokens: Field required and must be a positive integer",
+                      "invalid_max_tokens");
   }
 
   Json messages = Json::array();
@@ -424,51 +454,56 @@ Json chatToAnthropicMessage(const Json& completion, const std::string& model) {
           {"usage", anthropicUsage(usage != nullptr ? *usage : Json())}};
 }
 
-int anthropicErrorStatus(const ApiError& error) { return error.status; }
+int anthropicErrorStatus(const ApiError& error) {
+  return error.status;
+}
 
 std::string anthropicErrorBody(const ApiError& error) {
+  // An Anthropic upstream's own type says more than its status. invalid_request_error is not
+  // among them: OpenAI-shaped errors use it for every 4xx (a 404 is still not_found_error).
   static constexpr std::string_view kAnthropicTypes[] = {
-      "invalid_request_error", "authentication_error", "billing_error", "permission_error", "not_found_error",
-      "request_too_large",     "rate_limit_error",     "api_error",     "timeout_error",    "overloaded_error"};
+      "authentication_error", "billing_error",    "permission_error", "not_found_error",
+      "request_too_large",    "rate_limit_error", "api_error",        "timeout_error",
+      "overloaded_error"};
   std::string type;
   for (std::string_view t : kAnthropicTypes) {
     if (error.type == t) {
-      type = t; // already one of Anthropic's (a provider error passed through)
+      type = t;  // already one of Anthropic's (a provider error passed through)
     }
   }
   switch (type.empty() ? error.status : 0) {
-  case 0:
-    break;
-  case 400:
-    type = "invalid_request_error";
-    break;
-  case 401:
-    type = "authentication_error";
-    break;
-  case 402:
-    type = "billing_error";
-    break;
-  case 403:
-    type = "permission_error";
-    break;
-  case 404:
-    type = "not_found_error";
-    break;
-  case 413:
-    type = "request_too_large";
-    break;
-  case 429:
-    type = "rate_limit_error";
-    break;
-  case 504:
-    type = "timeout_error";
-    break;
-  case 503:
-  case 529:
-    type = "overloaded_error";
-    break;
-  default:
-    type = error.status >= 500 ? "api_error" : "invalid_request_error";
+    case 0:
+      break;
+    case 400:
+      type = "invalid_request_error";
+      break;
+    case 401:
+      type = "authentication_error";
+      break;
+    case 402:
+      type = "billing_error";
+      break;
+    case 403:
+      type = "permission_error";
+      break;
+    case 404:
+      type = "not_found_error";
+      break;
+    case 413:
+      type = "request_too_large";
+      break;
+    case 429:
+      type = "rate_limit_error";
+      break;
+    case 504:
+      type = "timeout_error";
+      break;
+    case 503:
+    case 529:
+      type = "overloaded_error";
+      break;
+    default:
+      type = error.status >= 500 ? "api_error" : "invalid_request_error";
   }
   return dump(Json{{"type", "error"}, {"error", {{"type", type}, {"message", error.message}}}});
 }
@@ -495,7 +530,8 @@ void AnthropicStreamEncoder::start(const Json& chunk, std::string& out) {
 
 void AnthropicStreamEncoder::closeBlock(std::string& out) {
   if (open_block_ >= 0) {
-    appendEvent(out, "content_block_stop", {{"type", "content_block_stop"}, {"index", open_block_}});
+    appendEvent(out, "content_block_stop",
+                {{"type", "content_block_stop"}, {"index", open_block_}});
     open_block_ = -1;
   }
 }
@@ -505,7 +541,9 @@ void AnthropicStreamEncoder::openBlock(Json block, std::string& out) {
   open_block_ = next_block_++;
   open_is_text_ = block["type"] == "text";
   appendEvent(out, "content_block_start",
-              {{"type", "content_block_start"}, {"index", open_block_}, {"content_block", std::move(block)}});
+              {{"type", "content_block_start"},
+               {"index", open_block_},
+               {"content_block", std::move(block)}});
 }
 
 std::string AnthropicStreamEncoder::chunk(const Json& chunk) {
@@ -592,7 +630,8 @@ std::string AnthropicStreamEncoder::error(const ApiError& error) {
 
 // --- adapter --------------------------------------------------------------------------------
 
-std::optional<ApiError> AnthropicMessagesAdapter::toUnified(std::string_view body, std::string& unified) {
+std::optional<ApiError> AnthropicMessagesAdapter::toUnified(std::string_view body,
+                                                            std::string& unified) {
   const Json in = Json::parse(body, nullptr, false);
   if (in.is_discarded()) {
     return badRequest("The request body is not valid JSON", "invalid_json");
@@ -614,7 +653,8 @@ void AnthropicMessagesAdapter::answer(int& status, std::string& body) {
       return;
     }
     status = 502;
-    body = anthropicErrorBody(ApiError::upstream(502, "bad_upstream_response", "The provider's answer was not JSON"));
+    body = anthropicErrorBody(
+        ApiError::upstream(502, "bad_upstream_response", "The provider's answer was not JSON"));
     return;
   }
   const ApiError e = parseOpenAiError(status, body);
@@ -622,4 +662,4 @@ void AnthropicMessagesAdapter::answer(int& status, std::string& body) {
   body = anthropicErrorBody(e);
 }
 
-} // namespace switchyard::ingress
+}  // namespace switchyard::ingress

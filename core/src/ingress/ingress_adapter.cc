@@ -17,10 +17,13 @@ constexpr size_t kMaxPendingEventBytes = 16u << 20;
 /// Because the proxy only writes through this object, retries and fallbacks before the first
 /// byte stay invisible, and a failure after it arrives as the in-band error written below.
 class TranslatingWriter : public HttpResponseWriter {
-public:
-  TranslatingWriter(IngressAdapter& adapter, HttpResponseWriter& client) : adapter_(adapter), client_(client) {}
+ public:
+  TranslatingWriter(IngressAdapter& adapter, HttpResponseWriter& client)
+      : adapter_(adapter), client_(client) {}
 
-  void setHeader(const std::string& name, const std::string& value) override { client_.setHeader(name, value); }
+  void setHeader(const std::string& name, const std::string& value) override {
+    client_.setHeader(name, value);
+  }
 
   bool send(int status, std::string_view content_type, std::string_view body) override {
     std::string translated(body);
@@ -48,7 +51,8 @@ public:
     pending_.erase(0, at);
     if (pending_.size() > kMaxPendingEventBytes) {
       pending_.clear();
-      out += encoder_->error(ApiError::upstream(502, "chunk_too_large", "A stream event was larger than the gateway accepts"));
+      out += encoder_->error(ApiError::upstream(
+          502, "chunk_too_large", "A stream event was larger than the gateway accepts"));
     }
     return out.empty() || client_.write(out);
   }
@@ -56,7 +60,7 @@ public:
   void closeAfter() override { client_.closeAfter(); }
   bool started() const override { return client_.started(); }
 
-private:
+ private:
   /// One unified SSE event: "data: <chunk>", "data: [DONE]" or "data: {"error":…}".
   void event(std::string_view event, std::string& out) {
     constexpr std::string_view kData = "data: ";
@@ -70,7 +74,8 @@ private:
     }
     const Json doc = Json::parse(data, nullptr, false);
     if (doc.is_discarded() || !doc.is_object()) {
-      out += encoder_->error(ApiError::upstream(502, "malformed_chunk", "The provider sent a malformed stream chunk"));
+      out += encoder_->error(
+          ApiError::upstream(502, "malformed_chunk", "The provider sent a malformed stream chunk"));
     } else if (given(doc, "error") != nullptr) {
       // The unified in-band error carries no status; the error's type still says what happened.
       const ApiError e = parseOpenAiError(500, data);
@@ -86,7 +91,7 @@ private:
   std::string pending_;
 };
 
-} // namespace
+}  // namespace
 
 std::unique_ptr<HttpResponseWriter> IngressAdapter::wrap(HttpResponseWriter& client) {
   return std::make_unique<TranslatingWriter>(*this, client);
@@ -119,4 +124,4 @@ ApiError parseOpenAiError(int status, std::string_view body) {
   return e;
 }
 
-} // namespace switchyard::ingress
+}  // namespace switchyard::ingress

@@ -44,15 +44,19 @@ inline const Json& firstChoice(const Json& doc) {
 }
 
 /// Serializes without throwing on invalid UTF-8 (replaced): text comes from upstreams and clients.
-inline std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+inline std::string dump(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
 inline ApiError badRequest(std::string message, std::string code = "invalid_request") {
   return ApiError::invalidRequest(std::move(message), std::move(code));
 }
 
 /// A 400 naming a parameter the ingress cannot honour.
-inline ApiError unsupported(const std::string& api, const std::string& param, const std::string& why) {
-  return ApiError::invalidRequest("'" + param + "' is not supported on " + api + ": " + why, "unsupported_parameter");
+inline ApiError unsupported(const std::string& api, const std::string& param,
+                            const std::string& why) {
+  return ApiError::invalidRequest("'" + param + "' is not supported on " + api + ": " + why,
+                                  "unsupported_parameter");
 }
 
 /// `prefix` + the unified id (without OpenAI's own prefix), or random hex when there is none.
@@ -109,4 +113,4 @@ inline void appendEvent(std::string& out, const char* name, const Json& data) {
   out.append("event: ").append(name).append("\ndata: ").append(dump(data)).append("\n\n");
 }
 
-} // namespace switchyard::ingress::detail
+}  // namespace switchyard::ingress::detail

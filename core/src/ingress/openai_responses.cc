@@ -1,6 +1,7 @@
-// OpenAI Responses API ⇄ unified chat, following https://platform.openai.com/docs/api-reference/responses
-// and its streaming events. The gateway keeps no response state, so everything that refers to a
-// stored response or runs a hosted tool is refused with a 400 naming it.
+// OpenAI Responses API ⇄ unified chat, following
+// https://platform.openai.com/docs/api-reference/responses and its streaming events. The gateway
+// keeps no response state, so everything that refers to a stored response or runs a hosted tool is
+// refused with a 400 naming it.
 #include "switchyard/ingress/openai_responses.h"
 
 #include <chrono>
@@ -27,7 +28,8 @@ std::optional<ApiError> joinedText(const Json& content, std::string& text, const
     return std::nullopt;
   }
   if (!content.is_array()) {
-    return badRequest(std::string(where) + " must be a string or an array of parts", "invalid_input");
+    return badRequest(std::string(where) + " must be a string or an array of parts",
+                      "invalid_input");
   }
   for (const Json& part : content) {
     const std::string type = stringOr(part, "type");
@@ -36,7 +38,8 @@ std::optional<ApiError> joinedText(const Json& content, std::string& text, const
     } else if (type == "refusal") {
       text += stringOr(part, "refusal");
     } else {
-      return unsupportedHere(std::string(where) + " part type '" + type + "'", "only text parts are translated here");
+      return unsupportedHere(std::string(where) + " part type '" + type + "'",
+                             "only text parts are translated here");
     }
   }
   return std::nullopt;
@@ -58,7 +61,8 @@ std::optional<ApiError> userContent(const Json& content, Json& out) {
     } else if (type == "input_image") {
       const std::string url = stringOr(part, "image_url");
       if (url.empty()) {
-        return unsupportedHere("input_image without image_url", "file_id images need OpenAI's file store");
+        return unsupportedHere("input_image without image_url",
+                               "file_id images need OpenAI's file store");
       }
       Json image = {{"url", url}};
       if (const Json* detail = given(part, "detail"); detail != nullptr && detail->is_string()) {
@@ -66,7 +70,8 @@ std::optional<ApiError> userContent(const Json& content, Json& out) {
       }
       out.push_back({{"type", "image_url"}, {"image_url", std::move(image)}});
     } else {
-      return unsupportedHere("input[].content part type '" + type + "'", "input_text and input_image are translated");
+      return unsupportedHere("input[].content part type '" + type + "'",
+                             "input_text and input_image are translated");
     }
   }
   return std::nullopt;
@@ -89,7 +94,8 @@ std::optional<ApiError> inputItems(const Json& input, Json& messages) {
     return badRequest("'input' must be a string or an array of items", "invalid_input");
   }
   for (const Json& item : input) {
-    const std::string type = stringOr(item, "type", member(item, "role") != nullptr ? "message" : "");
+    const std::string type =
+        stringOr(item, "type", member(item, "role") != nullptr ? "message" : "");
     if (type == "message") {
       const std::string role = stringOr(item, "role");
       const Json* content = member(item, "content");
@@ -108,9 +114,11 @@ std::optional<ApiError> inputItems(const Json& input, Json& messages) {
           return e;
         }
         // "developer" is OpenAI's newer name for system; not every provider knows it.
-        messages.push_back({{"role", role == "assistant" ? "assistant" : "system"}, {"content", text}});
+        messages.push_back(
+            {{"role", role == "assistant" ? "assistant" : "system"}, {"content", text}});
       } else {
-        return badRequest("input[].role must be user, assistant, system or developer", "invalid_input");
+        return badRequest("input[].role must be user, assistant, system or developer",
+                          "invalid_input");
       }
     } else if (type == "function_call") {
       const std::string call_id = stringOr(item, "call_id");
@@ -123,7 +131,9 @@ std::optional<ApiError> inputItems(const Json& input, Json& messages) {
         assistant["tool_calls"] = Json::array();
       }
       assistant["tool_calls"].push_back(
-          {{"id", call_id}, {"type", "function"}, {"function", {{"name", name}, {"arguments", stringOr(item, "arguments", "{}")}}}});
+          {{"id", call_id},
+           {"type", "function"},
+           {"function", {{"name", name}, {"arguments", stringOr(item, "arguments", "{}")}}}});
     } else if (type == "function_call_output") {
       const std::string call_id = stringOr(item, "call_id");
       const Json* output = member(item, "output");
@@ -136,11 +146,12 @@ std::optional<ApiError> inputItems(const Json& input, Json& messages) {
       }
       messages.push_back({{"role", "tool"}, {"tool_call_id", call_id}, {"content", text}});
     } else if (type == "reasoning") {
-      continue; // a reasoning model's own earlier state; the unified format has no place for it
+      continue;  // a reasoning model's own earlier state; the unified format has no place for it
     } else {
-      return unsupportedHere("input item type '" + type + "'",
-                             "message, function_call and function_call_output items are translated; "
-                             "the gateway stores no items to reference");
+      return unsupportedHere(
+          "input item type '" + type + "'",
+          "message, function_call and function_call_output items are translated; "
+          "the gateway stores no items to reference");
     }
   }
   return std::nullopt;
@@ -154,9 +165,10 @@ std::optional<ApiError> tools(const Json& in, Json& chat) {
   for (const Json& tool : in) {
     const std::string type = stringOr(tool, "type");
     if (type != "function") {
-      return unsupportedHere("tools[].type '" + type + "'",
-                             "built-in tools (web_search, file_search, code_interpreter, …) run only on OpenAI; "
-                             "function tools are translated");
+      return unsupportedHere(
+          "tools[].type '" + type + "'",
+          "built-in tools (web_search, file_search, code_interpreter, …) run only on OpenAI; "
+          "function tools are translated");
     }
     const std::string name = stringOr(tool, "name");
     if (name.empty()) {
@@ -183,8 +195,10 @@ std::optional<ApiError> toolChoice(const Json& in, Json& chat) {
     chat["tool_choice"] = {{"type", "function"}, {"function", {{"name", stringOr(in, "name")}}}};
     return std::nullopt;
   }
-  return badRequest("'tool_choice' must be \"auto\", \"none\", \"required\" or {\"type\":\"function\",\"name\":…}",
-                    "invalid_tool_choice");
+  return badRequest(
+      "'tool_choice' must be \"auto\", \"none\", \"required\" or "
+      "{\"type\":\"function\",\"name\":…}",
+      "invalid_tool_choice");
 }
 
 std::optional<ApiError> textFormat(const Json& text, Json& chat) {
@@ -237,15 +251,24 @@ std::string itemId(const char* prefix, const std::string& from) {
 }
 
 Json messageItem(const std::string& id, const std::string& text, bool refusal, const char* status) {
-  Json part = refusal ? Json{{"type", "refusal"}, {"refusal", text}}
-                      : Json{{"type", "output_text"}, {"text", text}, {"annotations", Json::array()}};
-  return {{"id", id}, {"type", "message"}, {"status", status}, {"role", "assistant"}, {"content", Json::array({part})}};
+  Json part = refusal
+                  ? Json{{"type", "refusal"}, {"refusal", text}}
+                  : Json{{"type", "output_text"}, {"text", text}, {"annotations", Json::array()}};
+  return {{"id", id},
+          {"type", "message"},
+          {"status", status},
+          {"role", "assistant"},
+          {"content", Json::array({part})}};
 }
 
 /// The response object around `output`, with the request's echoed parameters.
-Json responseObject(const std::string& id, int64_t created_at, const char* status, const std::string& finish,
-                    const Json& echo, Json output, const Json& usage) {
-  Json r = {{"id", id}, {"object", "response"}, {"created_at", created_at}, {"status", status}, {"error", nullptr}};
+Json responseObject(const std::string& id, int64_t created_at, const char* status,
+                    const std::string& finish, const Json& echo, Json output, const Json& usage) {
+  Json r = {{"id", id},
+            {"object", "response"},
+            {"created_at", created_at},
+            {"status", status},
+            {"error", nullptr}};
   Json incomplete = nullptr;
   if (std::string_view(status) == "incomplete") {
     incomplete = {{"reason", finish == "length" ? "max_output_tokens" : "content_filter"}};
@@ -264,20 +287,44 @@ const char* statusFor(const std::string& finish) {
 }
 
 int64_t nowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
-} // namespace
+}  // namespace
 
 std::optional<ApiError> responsesRequestToChat(const Json& in, Json& chat, Json& echo) {
   if (!in.is_object()) {
     return badRequest("The request body must be a JSON object", "invalid_json");
   }
-  static constexpr std::string_view kKnown[] = {
-      "model", "input", "instructions", "tools", "tool_choice", "max_output_tokens", "temperature", "top_p", "stream",
-      "parallel_tool_calls", "user", "metadata", "store", "previous_response_id", "conversation", "background",
-      "include", "reasoning", "text", "truncation", "service_tier", "prompt_cache_key", "safety_identifier",
-      "max_tool_calls", "top_logprobs", "stream_options", "prompt"};
+  static constexpr std::string_view kKnown[] = {"model",
+                                                "input",
+                                                "instructions",
+                                                "tools",
+                                                "tool_choice",
+                                                "max_output_tokens",
+                                                "temperature",
+                                                "top_p",
+                                                "stream",
+                                                "parallel_tool_calls",
+                                                "user",
+                                                "metadata",
+                                                "store",
+                                                "previous_response_id",
+                                                "conversation",
+                                                "background",
+                                                "include",
+                                                "reasoning",
+                                                "text",
+                                                "truncation",
+                                                "service_tier",
+                                                "prompt_cache_key",
+                                                "safety_identifier",
+                                                "max_tool_calls",
+                                                "top_logprobs",
+                                                "stream_options",
+                                                "prompt"};
   for (const auto& [key, value] : in.items()) {
     bool known = false;
     for (std::string_view k : kKnown) {
@@ -289,18 +336,24 @@ std::optional<ApiError> responsesRequestToChat(const Json& in, Json& chat, Json&
   }
   for (const char* key : {"previous_response_id", "conversation", "prompt"}) {
     if (given(in, key) != nullptr) {
-      return unsupportedHere(key, "the gateway keeps no stored responses, conversations or prompts; "
-                                  "send the whole conversation in 'input'");
+      return unsupportedHere(key,
+                             "the gateway keeps no stored responses, conversations or prompts; "
+                             "send the whole conversation in 'input'");
     }
   }
-  if (const Json* store = given(in, "store"); store != nullptr && !(store->is_boolean() && !store->get<bool>())) {
-    return unsupportedHere("store", "responses are not stored by the gateway; send \"store\": false or omit it");
+  if (const Json* store = given(in, "store");
+      store != nullptr && !(store->is_boolean() && !store->get<bool>())) {
+    return unsupportedHere(
+        "store", "responses are not stored by the gateway; send \"store\": false or omit it");
   }
-  if (const Json* bg = given(in, "background"); bg != nullptr && !(bg->is_boolean() && !bg->get<bool>())) {
+  if (const Json* bg = given(in, "background");
+      bg != nullptr && !(bg->is_boolean() && !bg->get<bool>())) {
     return unsupportedHere("background", "background responses need stored state");
   }
-  if (const Json* include = given(in, "include"); include != nullptr && !(include->is_array() && include->empty())) {
-    return unsupportedHere("include", "the extra output data it asks for does not exist in the unified format");
+  if (const Json* include = given(in, "include");
+      include != nullptr && !(include->is_array() && include->empty())) {
+    return unsupportedHere(
+        "include", "the extra output data it asks for does not exist in the unified format");
   }
   if (const Json* t = given(in, "truncation"); t != nullptr && *t != "disabled") {
     return unsupportedHere("truncation", "only \"disabled\" is possible without stored context");
@@ -372,7 +425,8 @@ std::optional<ApiError> responsesRequestToChat(const Json& in, Json& chat, Json&
   if (const Json* r = given(in, "reasoning")) {
     for (const auto& [key, value] : r->items()) {
       if (key != "effort" && !value.is_null()) {
-        return unsupportedHere("reasoning." + key, "only reasoning.effort is translated (to reasoning_effort)");
+        return unsupportedHere("reasoning." + key,
+                               "only reasoning.effort is translated (to reasoning_effort)");
       }
     }
     if (const Json* effort = given(*r, "effort")) {
@@ -408,8 +462,10 @@ std::optional<ApiError> responsesRequestToChat(const Json& in, Json& chat, Json&
   // What a response object repeats from its request (prompt_cache_key is only a cache
   // routing hint and changes no output, so it is accepted and not forwarded).
   echo["instructions"] = in.contains("instructions") ? in["instructions"] : Json(nullptr);
-  echo["max_output_tokens"] = in.contains("max_output_tokens") ? in["max_output_tokens"] : Json(nullptr);
-  echo["parallel_tool_calls"] = in.contains("parallel_tool_calls") ? in["parallel_tool_calls"] : Json(true);
+  echo["max_output_tokens"] =
+      in.contains("max_output_tokens") ? in["max_output_tokens"] : Json(nullptr);
+  echo["parallel_tool_calls"] =
+      in.contains("parallel_tool_calls") ? in["parallel_tool_calls"] : Json(true);
   echo["previous_response_id"] = nullptr;
   echo["store"] = false;
   echo["temperature"] = in.contains("temperature") ? in["temperature"] : Json(nullptr);
@@ -417,7 +473,8 @@ std::optional<ApiError> responsesRequestToChat(const Json& in, Json& chat, Json&
   echo["tools"] = in.contains("tools") && in["tools"].is_array() ? in["tools"] : Json::array();
   echo["top_p"] = in.contains("top_p") ? in["top_p"] : Json(nullptr);
   echo["truncation"] = "disabled";
-  echo["metadata"] = in.contains("metadata") && in["metadata"].is_object() ? in["metadata"] : Json::object();
+  echo["metadata"] =
+      in.contains("metadata") && in["metadata"].is_object() ? in["metadata"] : Json::object();
   return std::nullopt;
 }
 
@@ -430,7 +487,8 @@ Json chatToResponse(const Json& completion, const Json& echo, int64_t created_at
     const std::string text = stringOr(*message, "content");
     const std::string refusal = stringOr(*message, "refusal");
     if (!text.empty() || !refusal.empty()) {
-      output.push_back(messageItem(prefixedId("msg_", base), text.empty() ? refusal : text, text.empty(), "completed"));
+      output.push_back(messageItem(prefixedId("msg_", base), text.empty() ? refusal : text,
+                                   text.empty(), "completed"));
     }
     if (const Json* calls = member(*message, "tool_calls"); calls != nullptr && calls->is_array()) {
       for (const Json& call : *calls) {
@@ -447,8 +505,8 @@ Json chatToResponse(const Json& completion, const Json& echo, int64_t created_at
   }
   const std::string finish = stringOr(choice, "finish_reason", "stop");
   const Json* usage = member(completion, "usage");
-  return responseObject(prefixedId("resp_", base), created_at, statusFor(finish), finish, echo, std::move(output),
-                        usage != nullptr ? *usage : Json());
+  return responseObject(prefixedId("resp_", base), created_at, statusFor(finish), finish, echo,
+                        std::move(output), usage != nullptr ? *usage : Json());
 }
 
 // --- stream ---------------------------------------------------------------------------------
@@ -476,7 +534,11 @@ void ResponsesStreamEncoder::closeItem(std::string& out) {
   if (item["type"] == "message") {
     Json& part = item["content"][0];
     emit(out, "response.output_text.done",
-         {{"item_id", id}, {"output_index", open_item_}, {"content_index", 0}, {"text", part["text"]}, {"logprobs", Json::array()}});
+         {{"item_id", id},
+          {"output_index", open_item_},
+          {"content_index", 0},
+          {"text", part["text"]},
+          {"logprobs", Json::array()}});
     emit(out, "response.content_part.done",
          {{"item_id", id}, {"output_index", open_item_}, {"content_index", 0}, {"part", part}});
   } else {
@@ -496,11 +558,16 @@ void ResponsesStreamEncoder::openItem(Json item, std::string& out) {
     Json part = item["content"][0];
     output_.back()["content"] = Json::array({part});
     item["content"] = Json::array();
-    emit(out, "response.output_item.added", {{"output_index", open_item_}, {"item", std::move(item)}});
+    emit(out, "response.output_item.added",
+         {{"output_index", open_item_}, {"item", std::move(item)}});
     emit(out, "response.content_part.added",
-         {{"item_id", output_.back()["id"]}, {"output_index", open_item_}, {"content_index", 0}, {"part", part}});
+         {{"item_id", output_.back()["id"]},
+          {"output_index", open_item_},
+          {"content_index", 0},
+          {"part", part}});
   } else {
-    emit(out, "response.output_item.added", {{"output_index", open_item_}, {"item", std::move(item)}});
+    emit(out, "response.output_item.added",
+         {{"output_index", open_item_}, {"item", std::move(item)}});
   }
 }
 
@@ -523,9 +590,10 @@ std::string ResponsesStreamEncoder::chunk(const Json& chunk) {
     const std::string text = stringOr(*delta, "content");
     if (!text.empty()) {
       if (open_item_ < 0 || output_[static_cast<size_t>(open_item_)]["type"] != "message") {
-        openItem(messageItem(prefixedId("msg_", id_.substr(5) + "_" + std::to_string(output_.size())), "", false,
-                             "in_progress"),
-                 out);
+        openItem(
+            messageItem(prefixedId("msg_", id_.substr(5) + "_" + std::to_string(output_.size())),
+                        "", false, "in_progress"),
+            out);
       }
       Json& part = output_[static_cast<size_t>(open_item_)]["content"][0];
       part["text"] = part["text"].get<std::string>() + text;
@@ -562,7 +630,8 @@ std::string ResponsesStreamEncoder::chunk(const Json& chunk) {
       }
     }
   }
-  if (const Json* finish = given(choice, "finish_reason"); finish != nullptr && finish->is_string()) {
+  if (const Json* finish = given(choice, "finish_reason");
+      finish != nullptr && finish->is_string()) {
     closeItem(out);
     finish_ = finish->get<std::string>();
   }
@@ -603,7 +672,8 @@ std::string ResponsesStreamEncoder::error(const ApiError& error) {
 
 // --- adapter --------------------------------------------------------------------------------
 
-std::optional<ApiError> OpenAiResponsesAdapter::toUnified(std::string_view body, std::string& unified) {
+std::optional<ApiError> OpenAiResponsesAdapter::toUnified(std::string_view body,
+                                                          std::string& unified) {
   const Json in = Json::parse(body, nullptr, false);
   if (in.is_discarded()) {
     return badRequest("The request body is not valid JSON", "invalid_json");
@@ -618,12 +688,13 @@ std::optional<ApiError> OpenAiResponsesAdapter::toUnified(std::string_view body,
 
 void OpenAiResponsesAdapter::answer(int& status, std::string& body) {
   if (status < 200 || status >= 300) {
-    return; // gateway and provider errors are already OpenAI's shape
+    return;  // gateway and provider errors are already OpenAI's shape
   }
   const Json completion = Json::parse(body, nullptr, false);
   if (completion.is_discarded() || !completion.is_object()) {
     status = 502;
-    body = ApiError::upstream(502, "bad_upstream_response", "The provider's answer was not JSON").toJson();
+    body = ApiError::upstream(502, "bad_upstream_response", "The provider's answer was not JSON")
+               .toJson();
     return;
   }
   body = dump(chatToResponse(completion, echo_, nowSeconds()));
@@ -633,4 +704,4 @@ StreamEncoderPtr OpenAiResponsesAdapter::streamEncoder() {
   return std::make_unique<ResponsesStreamEncoder>(echo_, nowSeconds());
 }
 
-} // namespace switchyard::ingress
+}  // namespace switchyard::ingress

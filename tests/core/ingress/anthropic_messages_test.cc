@@ -5,17 +5,19 @@
 
 #include <gtest/gtest.h>
 
-#include "support/named_sse.h"
-
 #include <string>
 #include <vector>
+
+#include "support/named_sse.h"
 
 namespace switchyard::ingress {
 namespace {
 
-using nlohmann::json; // unordered: golden comparisons ignore key order
+using nlohmann::json;  // unordered: golden comparisons ignore key order
 
-json asJson(const Json& j) { return json::parse(j.dump()); }
+json asJson(const Json& j) {
+  return json::parse(j.dump());
+}
 
 json toChat(const json& anthropic) {
   Json chat;
@@ -110,7 +112,8 @@ TEST(AnthropicRequest, SystemBlocksImagesAndToolChoices) {
     {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/4AAQ"}},
     {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
     {"type": "text", "text": "What is in these images?"}])"));
-  EXPECT_EQ(chat["tool_choice"], json::parse(R"({"type":"function","function":{"name":"get_weather"}})"));
+  EXPECT_EQ(chat["tool_choice"],
+            json::parse(R"({"type":"function","function":{"name":"get_weather"}})"));
   EXPECT_FALSE(chat.contains("stream"));
 
   json any = request;
@@ -134,12 +137,15 @@ TEST(AnthropicRequest, ParallelToolResultsAndErrorResultsBecomeToolMessages) {
   EXPECT_TRUE(chat["messages"][1]["content"].is_null());
   EXPECT_EQ(chat["messages"][1]["tool_calls"].size(), 2u);
   EXPECT_EQ(chat["messages"][1]["tool_calls"][1]["function"]["arguments"], "{}");
-  EXPECT_EQ(chat["messages"][2], json({{"role", "tool"}, {"tool_call_id", "toolu_1"}, {"content", "sunny"}}));
-  EXPECT_EQ(chat["messages"][3], json({{"role", "tool"}, {"tool_call_id", "toolu_2"}, {"content", "Error: no clock"}}));
+  EXPECT_EQ(chat["messages"][2],
+            json({{"role", "tool"}, {"tool_call_id", "toolu_1"}, {"content", "sunny"}}));
+  EXPECT_EQ(chat["messages"][3],
+            json({{"role", "tool"}, {"tool_call_id", "toolu_2"}, {"content", "Error: no clock"}}));
 }
 
 TEST(AnthropicRequest, RefusesWhatCannotBeTranslatedNamingIt) {
-  const json base = {{"model", "m"}, {"max_tokens", 10}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}};
+  const json base = {
+      {"model", "m"}, {"max_tokens", 10}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}};
   json thinking = base;
   thinking["thinking"] = {{"type", "enabled"}, {"budget_tokens", 2048}};
   ApiError e = rejected(thinking);
@@ -164,16 +170,19 @@ TEST(AnthropicRequest, RefusesWhatCannotBeTranslatedNamingIt) {
   EXPECT_NE(rejected(no_max).message.find("max_tokens"), std::string::npos);
 
   json document = base;
-  document["messages"][0]["content"] = json::parse(R"([{"type": "document", "source": {"type": "text", "data": "x"}}])");
+  document["messages"][0]["content"] =
+      json::parse(R"([{"type": "document", "source": {"type": "text", "data": "x"}}])");
   EXPECT_NE(rejected(document).message.find("document"), std::string::npos);
 
   // Wrong types anywhere are a 400, never an exception.
-  for (const char* bad : {R"({"model": 1, "max_tokens": 1, "messages": []})",
-                          R"({"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": 7}]})",
-                          R"({"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": [{"type": 3}]}]})",
-                          R"({"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}], "tools": [{"name": 3}]})",
-                          R"({"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}], "tool_choice": "auto"})",
-                          R"([1, 2])"}) {
+  for (
+      const char* bad :
+      {R"({"model": 1, "max_tokens": 1, "messages": []})",
+       R"({"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": 7}]})",
+       R"({"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": [{"type": 3}]}]})",
+       R"({"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}], "tools": [{"name": 3}]})",
+       R"({"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}], "tool_choice": "auto"})",
+       R"([1, 2])"}) {
     EXPECT_EQ(rejected(json::parse(bad)).status, 400) << bad;
   }
 }
@@ -201,11 +210,13 @@ TEST(AnthropicResponse, UnifiedCompletionWithTextAndToolCallBecomesMessage) {
 }
 
 TEST(AnthropicResponse, FinishReasonsMapToStopReasons) {
-  for (auto [finish, stop] : std::vector<std::pair<const char*, const char*>>{{"stop", "end_turn"},
-                                                                              {"length", "max_tokens"},
-                                                                              {"tool_calls", "tool_use"},
-                                                                              {"content_filter", "refusal"}}) {
-    Json c = {{"id", "x"}, {"choices", {{{"message", {{"content", "a"}}}, {"finish_reason", finish}}}}};
+  for (auto [finish, stop] :
+       std::vector<std::pair<const char*, const char*>>{{"stop", "end_turn"},
+                                                        {"length", "max_tokens"},
+                                                        {"tool_calls", "tool_use"},
+                                                        {"content_filter", "refusal"}}) {
+    Json c = {{"id", "x"},
+              {"choices", {{{"message", {{"content", "a"}}}, {"finish_reason", finish}}}}};
     EXPECT_EQ(chatToAnthropicMessage(c, "m")["stop_reason"], stop) << finish;
   }
   // An id from an Anthropic upstream keeps its own form.
@@ -215,16 +226,19 @@ TEST(AnthropicResponse, FinishReasonsMapToStopReasons) {
 }
 
 TEST(AnthropicErrors, GatewayErrorsTakeAnthropicsShapeAndTypes) {
-  EXPECT_EQ(json::parse(anthropicErrorBody(ApiError::invalidRequest("max_tokens: Field required"))),
-            json::parse(R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: Field required"}})"));
+  EXPECT_EQ(
+      json::parse(anthropicErrorBody(ApiError::invalidRequest("max_tokens: Field required"))),
+      json::parse(
+          R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: Field required"}})"));
   struct Case {
     int status;
     const char* type;
   };
-  for (Case c : {Case{401, "authentication_error"}, Case{403, "permission_error"}, Case{404, "not_found_error"},
-                 Case{413, "request_too_large"}, Case{429, "rate_limit_error"}, Case{500, "api_error"},
-                 Case{502, "api_error"}, Case{503, "overloaded_error"}, Case{529, "overloaded_error"},
-                 Case{504, "timeout_error"}}) {
+  for (Case c :
+       {Case{401, "authentication_error"}, Case{403, "permission_error"},
+        Case{404, "not_found_error"}, Case{413, "request_too_large"}, Case{429, "rate_limit_error"},
+        Case{500, "api_error"}, Case{502, "api_error"}, Case{503, "overloaded_error"},
+        Case{529, "overloaded_error"}, Case{504, "timeout_error"}}) {
     ApiError e{c.status, "upstream_error", "x", "m"};
     EXPECT_EQ(anthropicErrorStatus(e), c.status);
     EXPECT_EQ(json::parse(anthropicErrorBody(e))["error"]["type"], c.type) << c.status;
@@ -245,16 +259,23 @@ std::vector<Json> unifiedToolStream() {
   chunk({{"content", "Okay, checking."}});
   chunk({{"content", " Both."},
          {"tool_calls",
-          {{{"index", 0}, {"id", "call_a"}, {"type", "function"}, {"function", {{"name", "get_weather"}, {"arguments", ""}}}}}}});
+          {{{"index", 0},
+            {"id", "call_a"},
+            {"type", "function"},
+            {"function", {{"name", "get_weather"}, {"arguments", ""}}}}}}});
   chunk({{"tool_calls", {{{"index", 0}, {"function", {{"arguments", "{\"loc"}}}}}}});
   chunk({{"tool_calls", {{{"index", 0}, {"function", {{"arguments", "ation\": \"Paris\"}"}}}}}}});
   chunk({{"tool_calls",
-          {{{"index", 1}, {"id", "call_b"}, {"type", "function"}, {"function", {{"name", "get_time"}, {"arguments", "{}"}}}}}}});
+          {{{"index", 1},
+            {"id", "call_b"},
+            {"type", "function"},
+            {"function", {{"name", "get_time"}, {"arguments", "{}"}}}}}}});
   chunk(Json::object(), "tool_calls");
-  chunks.push_back({{"id", "chatcmpl-s1"},
-                    {"object", "chat.completion.chunk"},
-                    {"choices", Json::array()},
-                    {"usage", {{"prompt_tokens", 472}, {"completion_tokens", 89}, {"total_tokens", 561}}}});
+  chunks.push_back(
+      {{"id", "chatcmpl-s1"},
+       {"object", "chat.completion.chunk"},
+       {"choices", Json::array()},
+       {"usage", {{"prompt_tokens", 472}, {"completion_tokens", 89}, {"total_tokens", 561}}}});
   return chunks;
 }
 
@@ -269,19 +290,26 @@ TEST(AnthropicStream, TextAndParallelToolCallsFollowTheDocumentedEventSequence) 
   std::vector<std::string> names;
   for (const auto& [name, data] : ev) {
     names.push_back(name);
-    EXPECT_EQ(data["type"], name); // the data's type repeats the event name
+    EXPECT_EQ(data["type"], name);  // the data's type repeats the event name
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"message_start", "content_block_start", "content_block_delta",
-                                             "content_block_delta", "content_block_stop", "content_block_start",
-                                             "content_block_delta", "content_block_delta", "content_block_stop",
-                                             "content_block_start", "content_block_delta", "content_block_stop",
-                                             "message_delta", "message_stop"}));
-  EXPECT_EQ(ev[0].second, json::parse(R"({"type":"message_start","message":{"id":"msg_s1","type":"message",
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "message_start", "content_block_start", "content_block_delta",
+                       "content_block_delta", "content_block_stop", "content_block_start",
+                       "content_block_delta", "content_block_delta", "content_block_stop",
+                       "content_block_start", "content_block_delta", "content_block_stop",
+                       "message_delta", "message_stop"}));
+  EXPECT_EQ(ev[0].second,
+            json::parse(R"({"type":"message_start","message":{"id":"msg_s1","type":"message",
     "role":"assistant","model":"claude-test","content":[],"stop_reason":null,"stop_sequence":null,
     "usage":{"input_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":0}}})"));
-  EXPECT_EQ(ev[1].second, json::parse(R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"));
-  EXPECT_EQ(ev[2].second, json::parse(
-                              R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Okay, checking."}})"));
+  EXPECT_EQ(
+      ev[1].second,
+      json::parse(
+          R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"));
+  EXPECT_EQ(
+      ev[2].second,
+      json::parse(
+          R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Okay, checking."}})"));
   EXPECT_EQ(ev[3].second["delta"]["text"], " Both.");
   EXPECT_EQ(ev[4].second, json::parse(R"({"type":"content_block_stop","index":0})"));
   EXPECT_EQ(ev[5].second, json::parse(R"({"type":"content_block_start","index":1,
@@ -292,7 +320,9 @@ TEST(AnthropicStream, TextAndParallelToolCallsFollowTheDocumentedEventSequence) 
   EXPECT_EQ(ev[9].second["index"], 2);
   EXPECT_EQ(ev[9].second["content_block"]["name"], "get_time");
   EXPECT_EQ(ev[10].second["delta"]["partial_json"], "{}");
-  EXPECT_EQ(ev[12].second, json::parse(R"({"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},
+  EXPECT_EQ(ev[12].second,
+            json::parse(
+                R"({"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},
     "usage":{"input_tokens":472,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":89}})"));
   EXPECT_EQ(ev[13].second, json::parse(R"({"type":"message_stop"})"));
 }
@@ -300,13 +330,16 @@ TEST(AnthropicStream, TextAndParallelToolCallsFollowTheDocumentedEventSequence) 
 TEST(AnthropicStream, FailureAfterStartEndsWithAnErrorEventAndNoMessageStop) {
   AnthropicStreamEncoder encoder("m");
   std::string sse = encoder.chunk(unifiedToolStream()[1]);
-  sse += encoder.error(ApiError{502, "upstream_error", "stream_truncated", "The provider closed the stream"});
-  sse += encoder.done(); // nothing may follow the error
+  sse += encoder.error(
+      ApiError{502, "upstream_error", "stream_truncated", "The provider closed the stream"});
+  sse += encoder.done();  // nothing may follow the error
   const auto ev = switchyard::testing::namedEvents(sse);
   ASSERT_GE(ev.size(), 3u);
   EXPECT_EQ(ev.back().first, "error");
-  EXPECT_EQ(ev.back().second,
-            json::parse(R"({"type":"error","error":{"type":"api_error","message":"The provider closed the stream"}})"));
+  EXPECT_EQ(
+      ev.back().second,
+      json::parse(
+          R"({"type":"error","error":{"type":"api_error","message":"The provider closed the stream"}})"));
   for (const auto& [name, data] : ev) {
     EXPECT_NE(name, "message_stop");
   }
@@ -324,18 +357,22 @@ TEST(AnthropicStream, EmptyStreamStillOpensAndClosesTheMessage) {
 TEST(AnthropicAdapter, WrappedWriterTranslatesAnswersAndErrors) {
   AnthropicMessagesAdapter adapter;
   std::string unified;
-  ASSERT_FALSE(adapter.toUnified(R"({"model":"claude-test","max_tokens":5,"messages":[{"role":"user","content":"hi"}]})",
-                                 unified));
+  ASSERT_FALSE(adapter.toUnified(
+      R"({"model":"claude-test","max_tokens":5,"messages":[{"role":"user","content":"hi"}]})",
+      unified));
   EXPECT_EQ(json::parse(unified)["messages"][0]["content"], "hi");
   int status = 429;
-  std::string body = R"({"error":{"message":"slow down","type":"rate_limit_error","code":"rate_limited"}})";
+  std::string body =
+      R"({"error":{"message":"slow down","type":"rate_limit_error","code":"rate_limited"}})";
   adapter.answer(status, body);
   EXPECT_EQ(status, 429);
-  EXPECT_EQ(json::parse(body), json::parse(R"({"type":"error","error":{"type":"rate_limit_error","message":"slow down"}})"));
+  EXPECT_EQ(
+      json::parse(body),
+      json::parse(R"({"type":"error","error":{"type":"rate_limit_error","message":"slow down"}})"));
   auto bad = adapter.toUnified("{not json", unified);
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400);
 }
 
-} // namespace
-} // namespace switchyard::ingress
+}  // namespace
+}  // namespace switchyard::ingress

@@ -5,17 +5,19 @@
 
 #include <gtest/gtest.h>
 
-#include "support/named_sse.h"
-
 #include <string>
 #include <vector>
+
+#include "support/named_sse.h"
 
 namespace switchyard::ingress {
 namespace {
 
 using nlohmann::json;
 
-json asJson(const Json& j) { return json::parse(j.dump()); }
+json asJson(const Json& j) {
+  return json::parse(j.dump());
+}
 
 json toChat(const json& request, Json* echo_out = nullptr) {
   Json chat;
@@ -37,7 +39,8 @@ ApiError rejected(const json& request) {
 }
 
 TEST(ResponsesRequest, StringInputWithInstructions) {
-  const json chat = toChat(json::parse(R"({"model": "gpt-4.1", "instructions": "Talk like a pirate.",
+  const json chat =
+      toChat(json::parse(R"({"model": "gpt-4.1", "instructions": "Talk like a pirate.",
     "input": "Are semicolons optional in JavaScript?", "max_output_tokens": 200, "temperature": 0.2})"));
   EXPECT_EQ(chat, json::parse(R"({"model": "gpt-4.1",
     "messages": [{"role": "system", "content": "Talk like a pirate."},
@@ -101,7 +104,8 @@ TEST(ResponsesRequest, AssistantHistoryAndParallelCallsShareOneAssistantMessage)
   EXPECT_EQ(chat["messages"][0], json({{"role", "system"}, {"content", "Be terse."}}));
   EXPECT_EQ(chat["messages"][2]["content"], "Checking both.");
   EXPECT_EQ(chat["messages"][2]["tool_calls"].size(), 2u);
-  EXPECT_EQ(chat["messages"][4], json({{"role", "tool"}, {"tool_call_id", "call_2"}, {"content", "noon"}}));
+  EXPECT_EQ(chat["messages"][4],
+            json({{"role", "tool"}, {"tool_call_id", "call_2"}, {"content", "noon"}}));
 }
 
 TEST(ResponsesRequest, StatefulAndHostedFeaturesAreRefusedNamingThem) {
@@ -132,18 +136,21 @@ TEST(ResponsesRequest, StatefulAndHostedFeaturesAreRefusedNamingThem) {
   store_false["store"] = false;
   EXPECT_EQ(toChat(store_false)["messages"][0]["content"], "hi");
 
-  for (const char* bad : {R"({"input": "x"})", R"({"model": "m"})", R"({"model": "m", "input": 5})",
-                          R"({"model": "m", "input": [{"role": "user", "content": [{"type": 1}]}]})",
-                          R"({"model": "m", "input": "x", "tools": [{"type": "function"}]})", R"("str")"}) {
+  for (const char* bad :
+       {R"({"input": "x"})", R"({"model": "m"})", R"({"model": "m", "input": 5})",
+        R"({"model": "m", "input": [{"role": "user", "content": [{"type": 1}]}]})",
+        R"({"model": "m", "input": "x", "tools": [{"type": "function"}]})", R"("str")"}) {
     EXPECT_EQ(rejected(json::parse(bad)).status, 400) << bad;
   }
 }
 
 TEST(ResponsesResponse, CompletionBecomesResponseObject) {
   Json echo;
-  toChat(json::parse(R"({"model": "gpt-4.1", "input": "x", "tools": [{"type": "function", "name": "get_weather",
+  toChat(
+      json::parse(
+          R"({"model": "gpt-4.1", "input": "x", "tools": [{"type": "function", "name": "get_weather",
     "parameters": {"type": "object"}}]})"),
-         &echo);
+      &echo);
   const Json completion = Json::parse(R"({
     "id": "chatcmpl-abc", "object": "chat.completion", "model": "gpt-4.1-2025-04-14",
     "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": "Let me check.",
@@ -166,7 +173,8 @@ TEST(ResponsesResponse, CompletionBecomesResponseObject) {
      "content": [{"type": "output_text", "text": "Let me check.", "annotations": []}]},
     {"id": "fc_12345xyz", "type": "function_call", "status": "completed",
      "arguments": "{\"location\":\"Paris, France\"}", "call_id": "call_12345xyz", "name": "get_weather"}])"));
-  EXPECT_EQ(r["usage"], json::parse(R"({"input_tokens": 36, "input_tokens_details": {"cached_tokens": 4},
+  EXPECT_EQ(r["usage"],
+            json::parse(R"({"input_tokens": 36, "input_tokens_details": {"cached_tokens": 4},
     "output_tokens": 87, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 123})"));
 
   Json cut = completion;
@@ -179,17 +187,25 @@ TEST(ResponsesResponse, CompletionBecomesResponseObject) {
 std::vector<Json> unifiedToolStream() {
   std::vector<Json> chunks;
   auto chunk = [&](Json delta, Json finish = nullptr) {
-    chunks.push_back({{"id", "chatcmpl-s1"}, {"choices", {{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}}}});
+    chunks.push_back({{"id", "chatcmpl-s1"},
+                      {"choices", {{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}}}});
   };
   chunk({{"role", "assistant"}, {"content", ""}});
   chunk({{"content", "Hi"},
-         {"tool_calls", {{{"index", 0}, {"id", "call_a"}, {"function", {{"name", "get_weather"}, {"arguments", "{\"lo"}}}}}}});
+         {"tool_calls",
+          {{{"index", 0},
+            {"id", "call_a"},
+            {"function", {{"name", "get_weather"}, {"arguments", "{\"lo"}}}}}}});
   chunk({{"tool_calls", {{{"index", 0}, {"function", {{"arguments", "c\":1}"}}}}}}});
-  chunk({{"tool_calls", {{{"index", 1}, {"id", "call_b"}, {"function", {{"name", "get_time"}, {"arguments", "{}"}}}}}}});
+  chunk({{"tool_calls",
+          {{{"index", 1},
+            {"id", "call_b"},
+            {"function", {{"name", "get_time"}, {"arguments", "{}"}}}}}}});
   chunk(Json::object(), "tool_calls");
-  chunks.push_back({{"id", "chatcmpl-s1"},
-                    {"choices", Json::array()},
-                    {"usage", {{"prompt_tokens", 10}, {"completion_tokens", 5}, {"total_tokens", 15}}}});
+  chunks.push_back(
+      {{"id", "chatcmpl-s1"},
+       {"choices", Json::array()},
+       {"usage", {{"prompt_tokens", 10}, {"completion_tokens", 5}, {"total_tokens", 15}}}});
   return chunks;
 }
 
@@ -209,24 +225,29 @@ TEST(ResponsesStream, TextAndParallelFunctionCallsFollowTheDocumentedEvents) {
     EXPECT_EQ(ev[i].second["type"], ev[i].first);
     EXPECT_EQ(ev[i].second["sequence_number"], i);
   }
-  EXPECT_EQ(names, (std::vector<std::string>{
-                       "response.created", "response.in_progress",
-                       "response.output_item.added", "response.content_part.added", "response.output_text.delta",
-                       "response.output_text.done", "response.content_part.done", "response.output_item.done",
-                       "response.output_item.added", "response.function_call_arguments.delta",
-                       "response.function_call_arguments.delta", "response.function_call_arguments.done",
-                       "response.output_item.done",
-                       "response.output_item.added", "response.function_call_arguments.delta",
-                       "response.function_call_arguments.done", "response.output_item.done",
-                       "response.completed"}));
+  EXPECT_EQ(
+      names,
+      (std::vector<std::string>{
+          "response.created", "response.in_progress", "response.output_item.added",
+          "response.content_part.added", "response.output_text.delta", "response.output_text.done",
+          "response.content_part.done", "response.output_item.done", "response.output_item.added",
+          "response.function_call_arguments.delta", "response.function_call_arguments.delta",
+          "response.function_call_arguments.done", "response.output_item.done",
+          "response.output_item.added", "response.function_call_arguments.delta",
+          "response.function_call_arguments.done", "response.output_item.done",
+          "response.completed"}));
   EXPECT_EQ(ev[0].second["response"]["status"], "in_progress");
   EXPECT_EQ(ev[0].second["response"]["output"], json::array());
-  EXPECT_EQ(ev[2].second["item"], json::parse(R"({"id": "msg_s1_0", "type": "message", "status": "in_progress",
+  EXPECT_EQ(ev[2].second["item"],
+            json::parse(R"({"id": "msg_s1_0", "type": "message", "status": "in_progress",
                                                   "role": "assistant", "content": []})"));
-  EXPECT_EQ(ev[4].second, json::parse(R"({"type": "response.output_text.delta", "item_id": "msg_s1_0", "output_index": 0,
+  EXPECT_EQ(ev[4].second,
+            json::parse(
+                R"({"type": "response.output_text.delta", "item_id": "msg_s1_0", "output_index": 0,
                                           "content_index": 0, "delta": "Hi", "logprobs": [], "sequence_number": 4})"));
   EXPECT_EQ(ev[5].second["text"], "Hi");
-  EXPECT_EQ(ev[8].second["item"], json::parse(R"({"id": "fc_a", "type": "function_call", "status": "in_progress",
+  EXPECT_EQ(ev[8].second["item"],
+            json::parse(R"({"id": "fc_a", "type": "function_call", "status": "in_progress",
                                                   "arguments": "", "call_id": "call_a", "name": "get_weather"})"));
   EXPECT_EQ(ev[10].second["delta"], "c\":1}");
   EXPECT_EQ(ev[11].second["arguments"], "{\"loc\":1}");
@@ -242,7 +263,8 @@ TEST(ResponsesStream, TextAndParallelFunctionCallsFollowTheDocumentedEvents) {
 TEST(ResponsesStream, FailureEndsWithErrorAndResponseFailed) {
   ResponsesStreamEncoder encoder(Json::object(), 1);
   std::string sse = encoder.chunk(unifiedToolStream()[0]);
-  sse += encoder.error(ApiError{504, "upstream_error", "upstream_timeout", "Provider p did not answer in time"});
+  sse += encoder.error(
+      ApiError{504, "upstream_error", "upstream_timeout", "Provider p did not answer in time"});
   sse += encoder.done();
   const auto ev = switchyard::testing::namedEvents(sse);
   ASSERT_EQ(ev.size(), 4u);
@@ -258,12 +280,13 @@ TEST(ResponsesAdapter, ErrorsStayOpenAiShaped) {
   std::string unified;
   ASSERT_FALSE(adapter.toUnified(R"({"model":"m","input":"hi"})", unified));
   int status = 404;
-  const std::string error = R"({"error":{"message":"no such model","type":"invalid_request_error","code":"model_not_found"}})";
+  const std::string error =
+      R"({"error":{"message":"no such model","type":"invalid_request_error","code":"model_not_found"}})";
   std::string body = error;
   adapter.answer(status, body);
   EXPECT_EQ(status, 404);
   EXPECT_EQ(body, error);
 }
 
-} // namespace
-} // namespace switchyard::ingress
+}  // namespace
+}  // namespace switchyard::ingress

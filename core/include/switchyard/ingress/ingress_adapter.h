@@ -18,7 +18,7 @@ using Json = nlohmann::ordered_json;
 
 /// Turns a unified (OpenAI chat.completion.chunk) stream into one client API's stream events.
 class StreamEncoder {
-public:
+ public:
   virtual ~StreamEncoder() = default;
   /// Events for one unified chunk (possibly none).
   virtual std::string chunk(const Json& chunk) = 0;
@@ -32,7 +32,7 @@ using StreamEncoderPtr = std::unique_ptr<StreamEncoder>;
 /// One request's translation between a client API and the unified chat format. The proxy routes,
 /// retries and relays the unified call; the adapter only changes the shape at the two edges.
 class IngressAdapter {
-public:
+ public:
   virtual ~IngressAdapter() = default;
   /// The client's request body → a unified chat completions body. Errors are OpenAI-shaped here;
   /// the wrapped writer gives them the client API's shape.
@@ -56,4 +56,4 @@ IngressAdapterPtr adapterForPath(std::string_view path);
 /// The status and error of an OpenAI error document ({"error":{"message","type","code"}}).
 ApiError parseOpenAiError(int status, std::string_view body);
 
-} // namespace switchyard::ingress
+}  // namespace switchyard::ingress

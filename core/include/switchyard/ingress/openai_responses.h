@@ -1,5 +1,6 @@
 /// @file switchyard/ingress/openai_responses.h
-/// @brief OpenAI's Responses API (/v1/responses, stateless subset) in front of the unified chat format.
+/// @brief OpenAI's Responses API (/v1/responses, stateless subset) in front of the unified chat
+/// format.
 #pragma once
 
 #include <cstdint>
@@ -24,13 +25,14 @@ Json chatToResponse(const Json& completion, const Json& echo, int64_t created_at
 /// response.output_item.done, then response.completed or response.incomplete; on failure
 /// `error` and response.failed. Every event carries its sequence_number.
 class ResponsesStreamEncoder : public StreamEncoder {
-public:
-  ResponsesStreamEncoder(Json echo, int64_t created_at) : echo_(std::move(echo)), created_at_(created_at) {}
+ public:
+  ResponsesStreamEncoder(Json echo, int64_t created_at)
+      : echo_(std::move(echo)), created_at_(created_at) {}
   std::string chunk(const Json& chunk) override;
   std::string done() override;
   std::string error(const ApiError& error) override;
 
-private:
+ private:
   void emit(std::string& out, const char* type, Json event);
   Json response(const char* status) const;
   void closeItem(std::string& out);
@@ -42,22 +44,22 @@ private:
   bool started_ = false;
   bool finished_ = false;
   std::string id_;
-  Json output_ = Json::array();  ///< items as they stand
-  int open_item_ = -1;           ///< output index of the open item, or -1
-  std::map<int64_t, int> tool_items_; ///< unified tool_calls[].index → output index
+  Json output_ = Json::array();        ///< items as they stand
+  int open_item_ = -1;                 ///< output index of the open item, or -1
+  std::map<int64_t, int> tool_items_;  ///< unified tool_calls[].index → output index
   std::string finish_ = "stop";
   Json usage_;
 };
 
 /// Serves /v1/responses.
 class OpenAiResponsesAdapter : public IngressAdapter {
-public:
+ public:
   std::optional<ApiError> toUnified(std::string_view body, std::string& unified) override;
   void answer(int& status, std::string& body) override;
   StreamEncoderPtr streamEncoder() override;
 
-private:
+ private:
   Json echo_ = Json::object();
 };
 
-} // namespace switchyard::ingress
+}  // namespace switchyard::ingress

@@ -112,6 +112,7 @@ void rejectUnknownKeys(const Json& body) {
                                                 "max_completion_tokens",
                                                 "temperature",
                                                 "top_p",
+                                                "top_k",
                                                 "stop",
                                                 "stream",
                                                 "stream_options",
@@ -401,6 +402,19 @@ void translateMessages(const Json& messages, Json& out) {
       last_was_tool = true;
       continue;
     }
+    if (role == "user" && last_was_tool) {
+      // Text after tool results joins their turn, as Anthropic's clients send it (results
+      // first, then text): a /v1/messages request comes back out unchanged.
+      Json blocks = userContent(content);
+      if (blocks.is_string()) {
+        blocks = Json::array({{{"type", "text"}, {"text", std::move(blocks)}}});
+      }
+      for (auto& b : blocks) {
+        turns.back()["content"].push_back(std::move(b));
+      }
+      last_was_tool = false;
+      continue;
+    }
     last_was_tool = false;
     if (role == "user") {
       turns.push_back({{"role", "user"}, {"content", userContent(content)}});
@@ -524,6 +538,13 @@ Json toAnthropicRequest(const Json& body, const RequestOptions& options) {
   }
   copyUnitInterval(body, "temperature", out);
   copyUnitInterval(body, "top_p", out);
+  // Not an OpenAI parameter, but Anthropic's own: the /v1/messages ingress passes it by name.
+  if (auto k = body.find("top_k"); k != body.end() && !k->is_null()) {
+    if (!k->is_number_integer() || k->get<int64_t>() < 1) {
+      throw badRequest("'top_k' must be a positive integer", "invalid_type");
+    }
+    out["top_k"] = *k;
+  }
   if (auto u = body.find("user"); u != body.end() && !u->is_null()) {
     if (!u->is_string()) {
       throw badRequest("'user' must be a string", "invalid_type");

@@ -207,7 +207,10 @@ class Handler : public Poco::Net::HTTPRequestHandler {
         for (const auto& [name, value] : fault->headers) {
           response.set(name, value);
         }
-        sendJson(response, fault->status, fault->body);
+        switchyard::setStatusCode(response, fault->status);
+        response.setContentType(fault->content_type);
+        response.setContentLength(static_cast<std::streamsize>(fault->body.size()));
+        response.send() << fault->body;
         return;
       }
       if (fault && fault->kind == Fault::Kind::kResetBeforeHeaders) {
@@ -650,6 +653,12 @@ Fault Fault::malformedChunk(int after_events) {
   f.kind = Kind::kMalformedChunk;
   f.after_events = after_events;
   return f;
+}
+
+void MockOpenAiUpstream::answerNext(int status, std::string content_type, std::string body, int times) {
+  Fault f = Fault::httpStatus(status, std::move(body));
+  f.content_type = std::move(content_type);
+  injectFault(std::move(f), times);
 }
 
 bool MockOpenAiUpstream::waitForOpenStreams(int n, std::chrono::milliseconds timeout) {

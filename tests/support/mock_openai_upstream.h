@@ -37,6 +37,7 @@ struct Fault {
   int status = 500;
   std::string body;
   std::map<std::string, std::string> headers;
+  std::string content_type = "application/json";  ///< of a kStatus answer
   std::chrono::milliseconds delay{0};
   /// SSE events (the role chunk is the first) sent before a stream fault; 0 = right after the head.
   int after_events = 1;
@@ -106,6 +107,9 @@ class MockOpenAiUpstream {
   /// (Content-Type application/json) instead of the normal answer. Same as
   /// injectFault(Fault::httpStatus(status, body), times).
   void failNext(int status, std::string body, int times = 1);
+  /// Like failNext with any content type: e.g. a scripted `text/event-stream` answer that the
+  /// normal stream cannot produce (text and tool calls in one chunk, parallel calls).
+  void answerNext(int status, std::string content_type, std::string body, int times = 1);
 
   /// The next `times` requests the fault applies to get it (times < 0: every one until
   /// clearFaults()). Stream faults apply to streaming chat requests only, the others to any

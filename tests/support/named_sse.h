@@ -25,7 +25,8 @@ inline std::vector<std::pair<std::string, nlohmann::json>> namedEvents(const std
     const std::string ev = sse.substr(at, end - at);
     at = end + 2;
     const size_t nl = ev.find('\n');
-    if (ev.rfind("event: ", 0) != 0 || nl == std::string::npos || ev.compare(nl + 1, 6, "data: ") != 0) {
+    if (ev.rfind("event: ", 0) != 0 || nl == std::string::npos ||
+        ev.compare(nl + 1, 6, "data: ") != 0) {
       ADD_FAILURE() << "not a named event: " << ev;
       continue;
     }
@@ -37,7 +38,8 @@ inline std::vector<std::pair<std::string, nlohmann::json>> namedEvents(const std
 }
 
 /// The event names alone.
-inline std::vector<std::string> eventNames(const std::vector<std::pair<std::string, nlohmann::json>>& events) {
+inline std::vector<std::string> eventNames(
+    const std::vector<std::pair<std::string, nlohmann::json>>& events) {
   std::vector<std::string> names;
   for (const auto& e : events) {
     names.push_back(e.first);
@@ -45,4 +47,4 @@ inline std::vector<std::string> eventNames(const std::vector<std::pair<std::stri
   return names;
 }
 
-} // namespace switchyard::testing
+}  // namespace switchyard::testing

@@ -301,14 +301,8 @@ std::optional<ApiError> anthropicRequestToChat(const Json& in, Json& chat) {
                                                 "container",
                                                 "mcp_servers",
                                                 "context_management"};
-  for (const auto& [key, value] : in.items()) {
-    bool known = false;
-    for (std::string_view k : kKnown) {
-      known = known || k == key;
-    }
-    if (!known) {
-      return unsupportedHere(key, "the parameter is not part of the translated Messages API");
-    }
+  if (auto key = unknownKey(in, kKnown)) {
+    return unsupportedHere(*key, "the parameter is not part of the translated Messages API");
   }
   for (const char* key : {"container", "mcp_servers", "context_management"}) {
     if (given(in, key) != nullptr) {
@@ -386,13 +380,8 @@ std::optional<ApiError> anthropicRequestToChat(const Json& in, Json& chat) {
       chat["stop"] = *stop;
     }
   }
-  for (const char* key : {"temperature", "top_p"}) {
-    if (const Json* v = given(in, key)) {
-      if (!v->is_number()) {
-        return badRequest(std::string("'") + key + "' must be a number", "invalid_type");
-      }
-      chat[key] = *v;
-    }
+  if (auto e = copySampling(in, chat)) {
+    return e;
   }
   if (const Json* k = given(in, "top_k")) {
     if (!k->is_number_integer() || k->get<int64_t>() < 1) {
@@ -407,15 +396,8 @@ std::optional<ApiError> anthropicRequestToChat(const Json& in, Json& chat) {
       chat["user"] = *user;
     }
   }
-  if (const Json* stream = given(in, "stream")) {
-    if (!stream->is_boolean()) {
-      return badRequest("'stream' must be a boolean", "invalid_type");
-    }
-    if (stream->get<bool>()) {
-      chat["stream"] = true;
-      // message_delta reports usage, so the unified stream must carry it.
-      chat["stream_options"] = {{"include_usage", true}};
-    }
+  if (auto e = copyStream(in, chat)) {
+    return e;
   }
   return std::nullopt;
 }

@@ -6,6 +6,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 
 #include "switchyard/ingress/ingress_adapter.h"
 
@@ -57,6 +58,48 @@ inline ApiError unsupported(const std::string& api, const std::string& param,
                             const std::string& why) {
   return ApiError::invalidRequest("'" + param + "' is not supported on " + api + ": " + why,
                                   "unsupported_parameter");
+}
+
+/// The first top-level key of `in` that is not in `known`, if any.
+template <size_t N>
+std::optional<std::string> unknownKey(const Json& in, const std::string_view (&known)[N]) {
+  for (const auto& [key, value] : in.items()) {
+    bool found = false;
+    for (std::string_view k : known) {
+      found = found || k == key;
+    }
+    if (!found) {
+      return key;
+    }
+  }
+  return std::nullopt;
+}
+
+/// temperature and top_p: the same name and meaning in both APIs; each provider checks its range.
+inline std::optional<ApiError> copySampling(const Json& in, Json& chat) {
+  for (const char* key : {"temperature", "top_p"}) {
+    if (const Json* v = given(in, key)) {
+      if (!v->is_number()) {
+        return badRequest(std::string("'") + key + "' must be a number", "invalid_type");
+      }
+      chat[key] = *v;
+    }
+  }
+  return std::nullopt;
+}
+
+/// "stream": true asks the unified call for usage too, which both APIs report at the end.
+inline std::optional<ApiError> copyStream(const Json& in, Json& chat) {
+  if (const Json* stream = given(in, "stream")) {
+    if (!stream->is_boolean()) {
+      return badRequest("'stream' must be a boolean", "invalid_type");
+    }
+    if (stream->get<bool>()) {
+      chat["stream"] = true;
+      chat["stream_options"] = {{"include_usage", true}};
+    }
+  }
+  return std::nullopt;
 }
 
 /// `prefix` + the unified id (without OpenAI's own prefix), or random hex when there is none.

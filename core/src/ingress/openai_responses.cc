@@ -325,14 +325,8 @@ std::optional<ApiError> responsesRequestToChat(const Json& in, Json& chat, Json&
                                                 "top_logprobs",
                                                 "stream_options",
                                                 "prompt"};
-  for (const auto& [key, value] : in.items()) {
-    bool known = false;
-    for (std::string_view k : kKnown) {
-      known = known || k == key;
-    }
-    if (!known) {
-      return unsupportedHere(key, "the parameter is not part of the translated Responses API");
-    }
+  if (auto key = unknownKey(in, kKnown)) {
+    return unsupportedHere(*key, "the parameter is not part of the translated Responses API");
   }
   for (const char* key : {"previous_response_id", "conversation", "prompt"}) {
     if (given(in, key) != nullptr) {
@@ -414,13 +408,8 @@ std::optional<ApiError> responsesRequestToChat(const Json& in, Json& chat, Json&
     }
     chat["max_tokens"] = *m;
   }
-  for (const char* key : {"temperature", "top_p"}) {
-    if (const Json* v = given(in, key)) {
-      if (!v->is_number()) {
-        return badRequest(std::string("'") + key + "' must be a number", "invalid_type");
-      }
-      chat[key] = *v;
-    }
+  if (auto e = copySampling(in, chat)) {
+    return e;
   }
   if (const Json* r = given(in, "reasoning")) {
     for (const auto& [key, value] : r->items()) {
@@ -448,15 +437,8 @@ std::optional<ApiError> responsesRequestToChat(const Json& in, Json& chat, Json&
   if (user != nullptr) {
     chat["user"] = *user;
   }
-  if (const Json* stream = given(in, "stream")) {
-    if (!stream->is_boolean()) {
-      return badRequest("'stream' must be a boolean", "invalid_type");
-    }
-    if (stream->get<bool>()) {
-      chat["stream"] = true;
-      // response.completed reports usage, so the unified stream must carry it.
-      chat["stream_options"] = {{"include_usage", true}};
-    }
+  if (auto e = copyStream(in, chat)) {
+    return e;
   }
 
   // What a response object repeats from its request (prompt_cache_key is only a cache

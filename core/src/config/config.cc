@@ -227,6 +227,22 @@ fs::path executableDir() {
   return ec ? fs::current_path() : self.parent_path();
 }
 
+static void parseStore(const json& root, const fs::path& base_dir, GatewayConfig& cfg) {
+  if (!root.contains("store")) {
+    return;
+  }
+  const json& store = objectAt(root, "store", "config");
+  rejectUnknownKeys(store, "store", {"driver", "path", "session_ttl_s"});
+  cfg.store.enabled = true;
+  cfg.store.driver = stringAt(store, "driver", "store", "sqlite");
+  if (cfg.store.driver != "sqlite") {
+    fail("store.driver", "must be \"sqlite\" (the only store driver built so far)");
+  }
+  cfg.store.path = store.contains("path") ? resolve(base_dir, stringAt(store, "path", "store", ""))
+                                          : cfg.data_dir / "switchyard.db";
+  cfg.store.session_ttl_s = static_cast<int>(intAt(store, "session_ttl_s", "store", 12 * 3600, 60, 30 * 86400));
+}
+
 GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, const fs::path& exe_dir) {
   json root = json::parse(text, nullptr, false, /*ignore_comments=*/true);
   if (root.is_discarded()) {
@@ -237,7 +253,7 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
   }
   rejectUnknownKeys(root, "config",
                     {"server", "admin", "plugins", "providers", "models", "auth", "log_sinks",
-                     "analytics", "logging", "data_dir", "delivery", "catalog", "$schema", "_comment"});
+                     "analytics", "logging", "data_dir", "delivery", "catalog", "store", "$schema", "_comment"});
   GatewayConfig cfg;
 
   const json& server = objectAt(root, "server", "config");
@@ -524,6 +540,7 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
 
   cfg.catalog = root.contains("catalog") ? ModelCatalog::load(resolve(base_dir, stringAt(root, "catalog", "config", "")))
                                          : ModelCatalog::builtIn();
+  parseStore(root, base_dir, cfg);
   return cfg;
 }
 

@@ -194,6 +194,14 @@ struct DeliveryConfig {
   size_t spool_high_water = 10000;        ///< queued records beyond which they go to disk
 };
 
+/// The management store (tenants, apps, keys, APIs, subscriptions). Off unless configured.
+struct StoreConfig {
+  bool enabled = false;
+  std::string driver = "sqlite";
+  std::filesystem::path path; ///< absolute after loading; default <data_dir>/switchyard.db
+  int session_ttl_s = 12 * 3600;
+};
+
 struct GatewayConfig {
   std::filesystem::path source; ///< the file it came from, if any
   ServerConfig server;
@@ -210,6 +218,7 @@ struct GatewayConfig {
   DeliveryConfig delivery;
   /// Prices calls ("catalog": a file relative to the config; the built-in one otherwise).
   std::shared_ptr<const ModelCatalog> catalog;
+  StoreConfig store;
 };
 using GatewayConfigSharedPtr = std::shared_ptr<const GatewayConfig>;
 

@@ -1,0 +1,238 @@
+/// @file switchyard/store/store.h
+/// @brief The management store: tenants, users, apps and keys, services, APIs, subscriptions
+/// and the audit log, with versioned schema migrations and a change counter.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "switchyard/store/database.h"
+
+namespace switchyard {
+
+enum class Role { kSystemAdmin, kTenantAdmin, kMember };
+std::string roleName(Role r);
+std::optional<Role> parseRole(const std::string& s);
+
+struct Tenant {
+  std::string id;
+  std::string name;
+  int64_t created_at = 0;  ///< unix seconds, as every time in the store
+};
+
+struct User {
+  std::string id;
+  std::string email;
+  std::string tenant_id;  ///< empty for a system admin
+  Role role = Role::kMember;
+  std::string password_hash;  ///< never leaves the store through toJson()
+  int64_t created_at = 0;
+};
+
+struct App {
+  std::string id;
+  std::string tenant_id;
+  std::string name;
+  std::string description;
+  int64_t created_at = 0;
+};
+
+/// A key of an app. The secret itself is never stored: only its SHA-256 and a visible prefix.
+struct AppKey {
+  std::string id;
+  std::string app_id;
+  std::string tenant_id;
+  std::string name;
+  std::string prefix;
+  std::string hash;        ///< hex SHA-256 of the whole key
+  int64_t expires_at = 0;  ///< 0: never
+  int64_t revoked_at = 0;  ///< 0: live
+  int64_t created_at = 0;
+};
+
+/// What an API fronts: model routes of this gateway ("ai") or an upstream base URL ("rest").
+struct Service {
+  std::string id;
+  std::string tenant_id;
+  std::string name;
+  std::string kind;                 ///< "ai" or "rest"
+  std::vector<std::string> models;  ///< ai: the gateway's model routes it may call
+  std::string base_url;             ///< rest
+  int64_t created_at = 0;
+};
+
+/// draft (not routable) → published → deprecated (still routable, headers warn) → retired (410).
+enum class ApiState { kDraft, kPublished, kDeprecated, kRetired };
+std::string apiStateName(ApiState s);
+
+struct Api {
+  std::string id;
+  std::string tenant_id;
+  std::string name;
+  std::string description;
+  std::string path;     ///< e.g. "/apis/support"; served under path + "/" + version
+  std::string version;  ///< e.g. "v1"
+  std::vector<std::string> methods;
+  std::string service_id;
+  std::string visibility =
+      "public";  ///< "public": in every tenant's catalog; "private": own tenant only
+  bool approval_required = true;
+  ApiState state = ApiState::kDraft;
+  int64_t deprecated_at = 0;
+  int64_t sunset_at = 0;  ///< 0: none announced
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+  std::string mount() const { return path + "/" + version; }
+};
+
+enum class SubscriptionState { kPending, kApproved, kRejected, kRevoked };
+std::string subscriptionStateName(SubscriptionState s);
+
+struct Subscription {
+  std::string id;
+  std::string app_id;
+  std::string app_tenant_id;
+  std::string api_id;
+  std::string api_tenant_id;
+  SubscriptionState state = SubscriptionState::kPending;
+  std::string requested_by;  ///< user id
+  std::string decided_by;  ///< user id, "auto" when the API needs no approval, empty while pending
+  int64_t decided_at = 0;
+  std::string reason;
+  int64_t created_at = 0;
+};
+
+struct AuditEntry {
+  std::string id;
+  int64_t at = 0;
+  std::string actor_id;  ///< user id
+  std::string actor_email;
+  std::string tenant_id;  ///< the tenant owning the object changed (empty: system-wide)
+  std::string action;     ///< e.g. "api.publish"
+  std::string object_type;
+  std::string object_id;
+  nlohmann::json before;  ///< null when created
+  nlohmann::json after;   ///< null when deleted
+};
+
+nlohmann::json toJson(const Tenant& t);
+nlohmann::json toJson(const User& u);
+nlohmann::json toJson(const App& a);
+nlohmann::json toJson(const AppKey& k);
+nlohmann::json toJson(const Service& s);
+nlohmann::json toJson(const Api& a);
+nlohmann::json toJson(const Subscription& s);
+nlohmann::json toJson(const AuditEntry& e);
+
+/// Everything the data plane needs, read in one consistent transaction.
+struct StoreSnapshotData {
+  int64_t change_seq = 0;
+  std::vector<Tenant> tenants;
+  std::vector<App> apps;
+  std::vector<AppKey> keys;
+  std::vector<Service> services;
+  std::vector<Api> apis;
+  std::vector<Subscription> subscriptions;
+};
+
+/**
+ * The management store. What it promises:
+ *  - the schema is brought to the newest version when opened, one migration per transaction,
+ *    each recorded in `schema_migrations`, so opening an up-to-date store changes nothing;
+ *  - every write, together with its audit entry, is one transaction, and bumps a change
+ *    counter (changeSeq()) that gateways poll to refresh their data-plane snapshot;
+ *  - ids are generated here ("ten_…", "app_…"), never by the database;
+ *  - it knows nothing of roles or tenancy rules: callers authorise before they write.
+ * Methods throw StoreError on database failure and StoreConflict on a uniqueness clash
+ * (control plane only: the data plane reads snapshots, never the store).
+ */
+class Store {
+ public:
+  explicit Store(DatabasePtr db);
+
+  /// Applies missing migrations. @return how many were applied.
+  int migrate();
+  int schemaVersion();
+  int64_t changeSeq();
+  const std::string& driver() const { return driver_; }
+
+  /// Runs `work` as one transaction that also bumps the change counter and writes `audit`
+  /// entries the work appends.
+  void write(const std::function<void(std::vector<AuditEntry>& audit)>& work);
+
+  // Tenants
+  void insertTenant(const Tenant& t);
+  std::optional<Tenant> tenant(const std::string& id);
+  std::vector<Tenant> tenants();
+  void updateTenant(const Tenant& t);
+
+  // Users
+  void insertUser(const User& u);
+  std::optional<User> user(const std::string& id);
+  std::optional<User> userByEmail(const std::string& email);
+  std::vector<User> users(const std::string& tenant_id = "");  ///< "" = all
+  int64_t userCount();
+  void updateUser(const User& u);
+  void deleteUser(const std::string& id);
+
+  // Apps and keys
+  void insertApp(const App& a);
+  std::optional<App> app(const std::string& id);
+  std::vector<App> apps(const std::string& tenant_id = "");
+  void updateApp(const App& a);
+  void deleteApp(const std::string& id);  ///< with its keys and subscriptions
+  void insertKey(const AppKey& k);
+  std::optional<AppKey> key(const std::string& id);
+  std::vector<AppKey> keys(const std::string& app_id);
+  void updateKey(const AppKey& k);
+
+  // Services
+  void insertService(const Service& s);
+  std::optional<Service> service(const std::string& id);
+  std::vector<Service> services(const std::string& tenant_id = "");
+  void updateService(const Service& s);
+  void deleteService(const std::string& id);
+  int64_t apisUsingService(const std::string& service_id);
+
+  // APIs
+  void insertApi(const Api& a);
+  std::optional<Api> api(const std::string& id);
+  std::vector<Api> apis(const std::string& tenant_id = "");
+  void updateApi(const Api& a);
+  void deleteApi(const std::string& id);  ///< with its subscriptions
+
+  // Subscriptions
+  void insertSubscription(const Subscription& s);
+  std::optional<Subscription> subscription(const std::string& id);
+  /// Subscriptions whose app or whose API belongs to `tenant_id` ("" = all).
+  std::vector<Subscription> subscriptions(const std::string& tenant_id = "");
+  std::optional<Subscription> subscriptionOf(const std::string& app_id, const std::string& api_id);
+  void updateSubscription(const Subscription& s);
+
+  // Audit
+  /// Newest first; entries about `tenant_id`'s objects ("" = all), at most `limit`.
+  std::vector<AuditEntry> audit(const std::string& tenant_id, int64_t limit);
+
+  StoreSnapshotData snapshot();
+
+ private:
+  void insertAudit(const AuditEntry& e);
+
+  DatabasePtr db_;
+  std::string driver_;
+};
+using StorePtr = std::unique_ptr<Store>;
+
+/// Opens the configured store and migrates it. @throw StoreError.
+StorePtr openStore(const std::string& driver, const std::string& path);
+
+/// A fresh random id with a readable prefix, e.g. newId("app") = "app_3f9c…" (16 hex digits).
+std::string newId(const std::string& prefix);
+int64_t unixNow();
+
+}  // namespace switchyard

@@ -86,6 +86,9 @@ void AdminHandler::handle(const HttpRequest& request, HttpResponseWriter& respon
   auto reply = [&](int status, const json& body) {
     response.send(status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace));
   };
+  if (state_.management && state_.management(request, response)) {
+    return;
+  }
   const std::string& path = request.path;
   const std::string prefix = "/admin/analytics/";
   const bool analytics = path.rfind(prefix, 0) == 0;

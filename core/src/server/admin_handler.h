@@ -18,6 +18,8 @@ struct AdminState {
   std::function<uint64_t()> refused_connections;
   const RecordDispatcher* records = nullptr;
   const HealthRegistry* health = nullptr;
+  /// Serves /admin/v1/... (API management) when a store is configured; false: not its path.
+  std::function<bool(const HttpRequest&, HttpResponseWriter&)> management;
 };
 
 class AdminHandler : public HttpHandler {

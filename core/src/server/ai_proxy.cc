@@ -129,6 +129,17 @@ private:
 void AiProxy::handle(const HttpRequest& request, HttpResponseWriter& client) {
   OverheadStampingWriter response(client, Clock::now());
   const std::string& path = request.path;
+  if (management_ != nullptr) {
+    ManagedCall call;
+    switch (management_->route(request, response, &call)) {
+    case ManagementPlane::Route::kAnswered:
+      return;
+    case ManagementPlane::Route::kAi:
+      return serveAi(call.op, request, response, nullptr, &call);
+    default:
+      break;
+    }
+  }
   auto methodNotAllowed = [&](const char* allowed) {
     response.setHeader("Allow", allowed);
     sendJson(response, 405,
@@ -178,7 +189,7 @@ void AiProxy::handle(const HttpRequest& request, HttpResponseWriter& client) {
 }
 
 void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseWriter& client,
-                      ingress::IngressAdapter* ingress) {
+                      ingress::IngressAdapter* ingress, const ManagedCall* managed) {
   CallRecord record;
   record.request_id = request.request_id;
   record.start = Clock::now();
@@ -193,7 +204,9 @@ void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseW
 
   RuntimeSharedPtr rt = runtime_(); // held to the end: keeps this call's plugin versions loaded
   ApiError error;
-  if (!authenticate(*rt, request, &record.principal, &error)) {
+  if (managed != nullptr) {
+    record.principal = managed->principal;
+  } else if (!authenticate(*rt, request, &record.principal, &error)) {
     sendError(response, record, error);
     return finish(record);
   }
@@ -241,7 +254,9 @@ void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseW
   }
 
   auto route = rt->config->models.find(record.model);
-  if (route == rt->config->models.end()) {
+  const bool offered = managed == nullptr || std::find(managed->models.begin(), managed->models.end(),
+                                                       record.model) != managed->models.end();
+  if (route == rt->config->models.end() || !offered) {
     record.flag("NR");
     sendError(response, record,
               ApiError::notFound("The model `" + record.model + "` does not exist or is not routed by this gateway",

@@ -9,6 +9,7 @@
 #include "switchyard/http/http_types.h"
 #include "switchyard/log/call_record.h"
 #include "switchyard/log/record_dispatcher.h"
+#include "switchyard/management/management.h"
 #include "switchyard/runtime/runtime.h"
 #include "switchyard/upstream/upstream_client.h"
 
@@ -26,6 +27,8 @@ public:
       : runtime_(std::move(runtime)), upstream_(upstream), records_(records), draining_(draining) {}
 
   void handle(const HttpRequest& request, HttpResponseWriter& response) override;
+  /// Serves APIs managed through the admin API in front of the ordinary routes. Set before start.
+  void setManagement(const ManagementPlane* management) { management_ = management; }
 
 private:
   /// How one attempt on one target ended.
@@ -46,9 +49,10 @@ private:
   };
 
   /// With `ingress`, the body is translated to a unified chat request after authentication and
-  /// `response` is the ingress adapter's writer.
+  /// `response` is the ingress adapter's writer. `managed`: a call through a managed API, already
+  /// authenticated and limited to its models.
   void serveAi(sy_operation op, const HttpRequest& request, HttpResponseWriter& response,
-               ingress::IngressAdapter* ingress = nullptr);
+               ingress::IngressAdapter* ingress = nullptr, const ManagedCall* managed = nullptr);
   /// Tries the route's targets, then its fallbacks, within each route's retry policy.
   void routeCall(sy_operation op, const Runtime& rt, const ModelRoute& route, const HttpRequest& request,
                  HttpResponseWriter& response, CallRecord& record);
@@ -68,6 +72,7 @@ private:
   UpstreamClient& upstream_;
   RecordDispatcher& records_;
   const std::atomic<bool>& draining_;
+  const ManagementPlane* management_ = nullptr;
 };
 
 } // namespace switchyard

@@ -12,6 +12,7 @@
 #include "ai_proxy.h"
 #include "switchyard/http/http_server.h"
 #include "switchyard/log/record_dispatcher.h"
+#include "switchyard/management/management.h"
 #include "switchyard/plugin/plugin_manager.h"
 #include "switchyard/upstream/health_checker.h"
 #include "switchyard/upstream/upstream_client.h"
@@ -81,6 +82,7 @@ struct Gateway::Impl {
   RuntimeSharedPtr runtime;
   std::string last_reload_error;
 
+  std::unique_ptr<ManagementPlane> management; // when a store is configured
   std::unique_ptr<AiProxy> proxy;
   std::unique_ptr<AdminHandler> admin;
   std::unique_ptr<HttpServer> data_server;
@@ -201,6 +203,10 @@ void Gateway::start() {
 
   m.proxy = std::make_unique<AiProxy>([&m] { return m.currentRuntime(); }, *m.upstream, *m.records,
                                       m.draining);
+  if (m.config->store.enabled) {
+    m.management = std::make_unique<ManagementPlane>(*m.config);
+    m.proxy->setManagement(m.management.get());
+  }
   AdminState state;
   state.runtime = [&m] { return m.currentRuntime(); };
   state.plugins = [&m] { return m.plugins->current(); };
@@ -212,6 +218,11 @@ void Gateway::start() {
   state.refused_connections = [&m] { return m.data_server->refusedConnections(); };
   state.records = m.records.get();
   state.health = &m.health;
+  if (m.management) {
+    state.management = [&m](const HttpRequest& req, HttpResponseWriter& resp) {
+      return m.management->handleAdmin(req, resp);
+    };
+  }
   m.admin = std::make_unique<AdminHandler>(std::move(state));
 
   const ServerConfig& s = m.config->server;
@@ -270,6 +281,7 @@ void Gateway::shutdown() {
     m.watcher.join();
   }
   m.admin_server.reset();
+  m.management.reset();
   if (m.checker) {
     m.checker->stop();
   }

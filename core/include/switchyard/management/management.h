@@ -1,0 +1,56 @@
+/// @file switchyard/management/management.h
+/// @brief API management: the admin REST API over the store, and the data-plane snapshot
+/// that turns app keys, APIs and subscriptions into per-call decisions.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "switchyard/config/config.h"
+#include "switchyard/http/http_types.h"
+#include "switchyard/store/store.h"
+
+namespace switchyard {
+
+/// A call through a managed API whose service is an AI service, cleared to go to the AI proxy.
+struct ManagedCall {
+  sy_operation op = SY_OP_CHAT_COMPLETIONS;
+  Principal principal;              ///< scheme "management": tenant and app names, key id
+  std::string api;                  ///< "<name>@<version>"
+  std::vector<std::string> models;  ///< the model routes the API's service offers
+};
+
+/**
+ * Owns the store, the admin API (/admin/v1/...) and the data plane's in-memory snapshot,
+ * which a background thread refreshes within 200 ms of any change to the store.
+ */
+class ManagementPlane {
+ public:
+  /// Opens and migrates the store, creates the bootstrap system admin from
+  /// SWITCHYARD_ADMIN_EMAIL / SWITCHYARD_ADMIN_PASSWORD when the store has no user yet, loads
+  /// the session secret and takes a first snapshot. @throw std::runtime_error (start-up only).
+  explicit ManagementPlane(const GatewayConfig& config);
+  ~ManagementPlane();
+
+  /// Serves /admin/v1/... on the admin port. @return false when the path is not under it.
+  bool handleAdmin(const HttpRequest& request, HttpResponseWriter& response);
+
+  enum class Route {
+    kNotManaged,  ///< no routable API is mounted at this path: the ordinary data plane serves it
+    kAnswered,    ///< the response is sent (refusal, 410, a model list)
+    kAi,          ///< cleared: `call` says what the AI proxy should serve
+  };
+  /// Data plane: never throws, never touches the store (reads the snapshot only).
+  Route route(const HttpRequest& request, HttpResponseWriter& response, ManagedCall* call) const;
+
+  /// Reloads the snapshot now if the store changed (the refresher does this every 200 ms).
+  void refresh();
+  Store& store();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace switchyard

@@ -1,0 +1,26 @@
+/// @file admin_api.h
+/// @brief The /admin/v1 REST API: sessions, tenants, users, apps and keys, services, APIs,
+/// the catalog, subscriptions and the audit log, each action authorised by role and tenant.
+#pragma once
+
+#include "switchyard/http/http_types.h"
+#include "switchyard/management/credentials.h"
+#include "switchyard/store/store.h"
+
+namespace switchyard {
+
+class AdminApi {
+ public:
+  AdminApi(Store& store, SessionSigner signer, int session_ttl_s)
+      : store_(store), signer_(std::move(signer)), session_ttl_s_(session_ttl_s) {}
+
+  /// Answers one request under /admin/v1/. Never throws.
+  void handle(const HttpRequest& request, HttpResponseWriter& response);
+
+ private:
+  Store& store_;
+  SessionSigner signer_;
+  int session_ttl_s_;
+};
+
+}  // namespace switchyard

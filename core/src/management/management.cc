@@ -1,0 +1,337 @@
+#include "switchyard/management/management.h"
+
+#include <spdlog/spdlog.h>
+#include <strings.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdlib>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "admin_api.h"
+#include "switchyard/management/credentials.h"
+
+namespace switchyard {
+namespace {
+
+using nlohmann::json;
+
+constexpr auto kRefreshInterval = std::chrono::milliseconds(200);
+
+/// What the data plane knows, rebuilt from the store as a whole and swapped in atomically.
+struct View {
+  int64_t change_seq = -1;
+  struct Key {
+    AppKey key;
+    std::string app_name;
+    std::string tenant_name;
+  };
+  std::unordered_map<std::string, Key> keys_by_hash;
+  struct Mounted {
+    Api api;
+    Service service;
+  };
+  std::vector<Mounted> apis;  ///< routable (not draft), longest mount first
+  std::map<std::pair<std::string, std::string>, SubscriptionState>
+      subscriptions;  ///< (app, api) → state
+};
+using ViewPtr = std::shared_ptr<const View>;
+
+ViewPtr buildView(const StoreSnapshotData& d) {
+  auto v = std::make_shared<View>();
+  v->change_seq = d.change_seq;
+  std::map<std::string, std::string> tenant_names;
+  for (const auto& t : d.tenants) {
+    tenant_names[t.id] = t.name;
+  }
+  std::map<std::string, std::string> app_names;
+  for (const auto& a : d.apps) {
+    app_names[a.id] = a.name;
+  }
+  for (const auto& k : d.keys) {
+    v->keys_by_hash[k.hash] = View::Key{k, app_names[k.app_id], tenant_names[k.tenant_id]};
+  }
+  std::map<std::string, Service> services;
+  for (const auto& s : d.services) {
+    services[s.id] = s;
+  }
+  for (const auto& a : d.apis) {
+    if (a.state != ApiState::kDraft && services.count(a.service_id) != 0) {
+      v->apis.push_back(View::Mounted{a, services[a.service_id]});
+    }
+  }
+  std::sort(v->apis.begin(), v->apis.end(), [](const auto& x, const auto& y) {
+    return x.api.mount().size() > y.api.mount().size();
+  });
+  for (const auto& s : d.subscriptions) {
+    v->subscriptions[{s.app_id, s.api_id}] = s.state;
+  }
+  return v;
+}
+
+std::string httpDate(int64_t unix_s) {
+  const time_t t = static_cast<time_t>(unix_s);
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+/// The caller's key from "Authorization: Bearer <key>" or "x-api-key".
+std::string presentedKey(const HttpRequest& request) {
+  std::string_view auth = request.header("authorization");
+  if (auth.size() > 7 && strncasecmp(auth.data(), "Bearer ", 7) == 0) {
+    return std::string(auth.substr(7));
+  }
+  return std::string(request.header("x-api-key"));
+}
+
+bool sendError(HttpResponseWriter& response, const ApiError& e) {
+  return response.send(e.status, "application/json", e.toJson());
+}
+
+}  // namespace
+
+struct ManagementPlane::Impl {
+  StorePtr store;
+  std::unique_ptr<AdminApi> admin;
+
+  mutable std::mutex view_mutex;
+  ViewPtr view = std::make_shared<View>();
+
+  std::mutex refresh_mutex;  // one refresh at a time
+  std::mutex stop_mutex;
+  std::condition_variable stop_cv;
+  bool stopping = false;
+  std::thread refresher;
+
+  ViewPtr current() const {
+    std::lock_guard lock(view_mutex);
+    return view;
+  }
+
+  void refresh() {
+    std::lock_guard one(refresh_mutex);
+    if (store->changeSeq() == current()->change_seq) {
+      return;
+    }
+    ViewPtr next = buildView(store->snapshot());
+    std::lock_guard lock(view_mutex);
+    view = std::move(next);
+  }
+
+  void bootstrap() {
+    const char* email = std::getenv("SWITCHYARD_ADMIN_EMAIL");
+    const char* password = std::getenv("SWITCHYARD_ADMIN_PASSWORD");
+    if (store->userCount() > 0) {
+      return;
+    }
+    if (email == nullptr || *email == '\0' || password == nullptr ||
+        std::string(password).size() < 8) {
+      spdlog::warn(
+          "the management store has no user yet: set SWITCHYARD_ADMIN_EMAIL and "
+          "SWITCHYARD_ADMIN_PASSWORD "
+          "(8+ characters) and restart to create the first system admin");
+      return;
+    }
+    User u{newId("usr"), email, "", Role::kSystemAdmin, hashPassword(password), unixNow()};
+    store->write([&](std::vector<AuditEntry>& log) {
+      store->insertUser(u);
+      log.push_back(AuditEntry{"", 0, "bootstrap", "SWITCHYARD_ADMIN_EMAIL", "", "user.bootstrap",
+                               "user", u.id, nullptr, toJson(u)});
+    });
+    spdlog::info("created the bootstrap system admin {}", u.email);
+  }
+};
+
+ManagementPlane::ManagementPlane(const GatewayConfig& config) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.store = openStore(config.store.driver, config.store.path.string());
+  m.bootstrap();
+  m.admin = std::make_unique<AdminApi>(*m.store, SessionSigner(loadSessionSecret(config.data_dir)),
+                                       config.store.session_ttl_s);
+  m.refresh();
+  spdlog::info("management store {} ({}, schema version {})", config.store.path.string(),
+               m.store->driver(), m.store->schemaVersion());
+  m.refresher = std::thread([&m] {
+    std::unique_lock lock(m.stop_mutex);
+    while (!m.stop_cv.wait_for(lock, kRefreshInterval, [&m] { return m.stopping; })) {
+      lock.unlock();
+      try {
+        m.refresh();
+      } catch (const std::exception& e) {
+        spdlog::error("management snapshot refresh failed, the previous one keeps serving: {}",
+                      e.what());
+      }
+      lock.lock();
+    }
+  });
+}
+
+ManagementPlane::~ManagementPlane() {
+  {
+    std::lock_guard lock(impl_->stop_mutex);
+    impl_->stopping = true;
+  }
+  impl_->stop_cv.notify_all();
+  if (impl_->refresher.joinable()) {
+    impl_->refresher.join();
+  }
+}
+
+void ManagementPlane::refresh() {
+  impl_->refresh();
+}
+Store& ManagementPlane::store() {
+  return *impl_->store;
+}
+
+bool ManagementPlane::handleAdmin(const HttpRequest& request, HttpResponseWriter& response) {
+  if (request.path != "/admin/v1" && request.path.rfind("/admin/v1/", 0) != 0) {
+    return false;
+  }
+  impl_->admin->handle(request, response);
+  return true;
+}
+
+ManagementPlane::Route ManagementPlane::route(const HttpRequest& request,
+                                              HttpResponseWriter& response,
+                                              ManagedCall* call) const {
+  ViewPtr view = impl_->current();
+  const std::string& path = request.path;
+  const View::Mounted* hit = nullptr;
+  for (const auto& m : view->apis) {
+    const std::string mount = m.api.mount();
+    if (path.size() >= mount.size() && path.compare(0, mount.size(), mount) == 0 &&
+        (path.size() == mount.size() || path[mount.size()] == '/')) {
+      hit = &m;
+      break;
+    }
+  }
+  if (hit == nullptr) {
+    return Route::kNotManaged;
+  }
+  const Api& api = hit->api;
+  const std::string api_name = api.name + "@" + api.version;
+  if (api.state == ApiState::kRetired) {
+    sendError(response, ApiError{410, "invalid_request_error", "api_retired",
+                                 "API " + api_name + " was retired"});
+    return Route::kAnswered;
+  }
+
+  const std::string presented = presentedKey(request);
+  if (presented.empty()) {
+    sendError(response, ApiError::unauthorized(
+                            "Missing API key. Send an app key as 'Authorization: Bearer <key>'.",
+                            "missing_api_key"));
+    return Route::kAnswered;
+  }
+  auto key = view->keys_by_hash.find(sha256Hex(presented));
+  if (key == view->keys_by_hash.end()) {
+    sendError(response, ApiError::unauthorized("Invalid API key"));
+    return Route::kAnswered;
+  }
+  const AppKey& k = key->second.key;
+  if (k.revoked_at != 0) {
+    sendError(response,
+              ApiError::unauthorized("API key " + k.prefix + "… was revoked", "key_revoked"));
+    return Route::kAnswered;
+  }
+  if (k.expires_at != 0 && k.expires_at <= unixNow()) {
+    sendError(response,
+              ApiError::unauthorized("API key " + k.prefix + "… has expired", "key_expired"));
+    return Route::kAnswered;
+  }
+
+  auto sub = view->subscriptions.find({k.app_id, api.id});
+  if (sub == view->subscriptions.end() || sub->second != SubscriptionState::kApproved) {
+    const std::string app = "App " + key->second.app_name;
+    ApiError e{
+        403, "permission_error", "subscription_required",
+        app + " has no subscription to API " + api_name + "; request one through the admin API"};
+    if (sub != view->subscriptions.end()) {
+      switch (sub->second) {
+        case SubscriptionState::kPending:
+          e.code = "subscription_pending";
+          e.message = app + "'s subscription to API " + api_name + " is pending approval";
+          break;
+        case SubscriptionState::kRejected:
+          e.code = "subscription_rejected";
+          e.message = app + "'s subscription to API " + api_name + " was rejected";
+          break;
+        default:
+          e.code = "subscription_revoked";
+          e.message = app + "'s subscription to API " + api_name + " was revoked";
+          break;
+      }
+    }
+    sendError(response, e);
+    return Route::kAnswered;
+  }
+
+  if (api.state == ApiState::kDeprecated) {
+    response.setHeader("Deprecation", "@" + std::to_string(api.deprecated_at));  // RFC 9745
+    if (api.sunset_at != 0) {
+      response.setHeader("Sunset", httpDate(api.sunset_at));  // RFC 8594
+    }
+  }
+  if (std::find(api.methods.begin(), api.methods.end(), request.method) == api.methods.end()) {
+    std::string allowed;
+    for (const auto& m : api.methods) {
+      allowed += (allowed.empty() ? "" : ", ") + m;
+    }
+    response.setHeader("Allow", allowed);
+    sendError(response, ApiError{405, "invalid_request_error", "method_not_allowed",
+                                 "API " + api_name + " does not accept " + request.method});
+    return Route::kAnswered;
+  }
+
+  // An AI service answers the OpenAI surface under the mount, with or without a "/v1".
+  std::string rest = path.substr(api.mount().size());
+  if (rest.rfind("/v1/", 0) == 0) {
+    rest = rest.substr(3);
+  }
+  auto wrongMethod = [&](const char* allowed) {
+    response.setHeader("Allow", allowed);
+    sendError(response, ApiError{405, "invalid_request_error", "method_not_allowed",
+                                 "Method " + request.method + " is not allowed on " + path});
+    return Route::kAnswered;
+  };
+  if (rest == "/models") {
+    if (request.method != "GET") {
+      return wrongMethod("GET");
+    }
+    json data = json::array();
+    for (const auto& m : hit->service.models) {
+      data.push_back({{"id", m}, {"object", "model"}, {"owned_by", "switchyard"}});
+    }
+    response.send(200, "application/json", json{{"object", "list"}, {"data", data}}.dump());
+    return Route::kAnswered;
+  }
+  if (rest != "/chat/completions" && rest != "/embeddings") {
+    sendError(response,
+              ApiError::notFound("API " + api_name + " has no endpoint " + rest +
+                                     "; it serves chat/completions, embeddings and models",
+                                 "unknown_url"));
+    return Route::kAnswered;
+  }
+  if (request.method != "POST") {
+    return wrongMethod("POST");
+  }
+  call->op = rest == "/embeddings" ? SY_OP_EMBEDDINGS : SY_OP_CHAT_COMPLETIONS;
+  call->principal.authenticated = true;
+  call->principal.scheme = "management";
+  call->principal.tenant = key->second.tenant_name;
+  call->principal.app = key->second.app_name;
+  call->principal.key_id = k.id;
+  call->api = api_name;
+  call->models = hit->service.models;
+  return Route::kAi;
+}
+
+}  // namespace switchyard

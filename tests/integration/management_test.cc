@@ -517,6 +517,58 @@ TEST_F(ManagementTest, PasswordsAndKeysNeverAppearInTheStoreOrTheLogs) {
   EXPECT_NE(everything.find("pbkdf2-sha256$210000$"), std::string::npos);  // the hashes are there
 }
 
+TEST_F(ManagementTest, RestServicesAreProxiedUnderTheSameKeysAndSubscriptions) {
+  start();
+  World w = world(/*publish=*/false, /*approval=*/false);
+  const std::string rest_svc = expect(
+      201, "POST", "/admin/v1/services",
+      {{"name", "upstream"}, {"kind", "rest"}, {"base_url", upstream_.baseUrl()}}, w.a_admin)["id"];
+  const std::string dead_svc = expect(
+      201, "POST", "/admin/v1/services",
+      {{"name", "dead"}, {"kind", "rest"}, {"base_url", "http://127.0.0.1:1"}}, w.a_admin)["id"];
+  auto publish = [&](const std::string& path, const std::string& svc) {
+    const std::string id = expect(201, "POST", "/admin/v1/apis",
+                                  {{"name", "raw"},
+                                   {"path", path},
+                                   {"service_id", svc},
+                                   {"methods", {"GET", "POST"}},
+                                   {"approval_required", false}},
+                                  w.a_admin)["id"];
+    expect(200, "POST", "/admin/v1/apis/" + id + "/publish", nullptr, w.a_admin);
+    return id;
+  };
+  const std::string api = publish("/apis/raw", rest_svc);
+  const std::string dead = publish("/apis/dead", dead_svc);
+  Headers auth{{"Authorization", "Bearer " + w.key}, {"X-Switchyard-Tenant", "forged"}};
+  ASSERT_TRUE(within([&] {
+    return httpRequest(gateway_->port(), "GET", "/apis/raw/v1/models", "", auth).status == 403;
+  }));
+  expect(201, "POST", "/admin/v1/subscriptions", {{"app_id", w.app}, {"api_id", api}}, w.b_member);
+  expect(201, "POST", "/admin/v1/subscriptions", {{"app_id", w.app}, {"api_id", dead}}, w.b_member);
+  ASSERT_TRUE(within([&] {
+    return httpRequest(gateway_->port(), "GET", "/apis/raw/v1/models?limit=2", "", auth).status ==
+           200;
+  }));
+  RecordedRequest seen = upstream_.lastRequest();
+  EXPECT_EQ(seen.method, "GET");
+  EXPECT_EQ(seen.path, "/v1/models?limit=2");
+  EXPECT_EQ(seen.headers.count("authorization"), 0u);  // the app key stays at the gateway
+  EXPECT_EQ(seen.headers["x-switchyard-tenant"], "search");
+  EXPECT_EQ(seen.headers["x-switchyard-app"], "crawler");
+
+  HttpResult r = httpRequest(
+      gateway_->port(), "POST", "/apis/raw/v1/chat/completions",
+      json{{"model", "anything"}, {"messages", {{{"role", "user"}, {"content", "raw"}}}}}.dump(),
+      auth);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(json::parse(r.body)["choices"][0]["message"]["content"], "echo: raw");
+  EXPECT_EQ(json::parse(upstream_.lastRequest().body)["model"], "anything");  // relayed as sent
+  EXPECT_EQ(httpRequest(gateway_->port(), "DELETE", "/apis/raw/v1/models", "", auth).status, 405);
+  HttpResult down = httpRequest(gateway_->port(), "GET", "/apis/dead/v1/x", "", auth);
+  EXPECT_EQ(down.status, 502);
+  EXPECT_EQ(json::parse(down.body)["error"]["code"], "upstream_unreachable");
+}
+
 TEST_F(ManagementTest, BadInputIsRefusedWithOpenAiShapedErrors) {
   start();
   const std::string root = login(kRootEmail, kRootPassword);

@@ -695,13 +695,6 @@ void AdminApi::handle(const HttpRequest& request, HttpResponseWriter& response) 
         next.updated_at = now;
         if (to == "publish" &&
             (a->state == ApiState::kDraft || a->state == ApiState::kDeprecated)) {
-          const Service svc = ownService(a->tenant_id, a->service_id);
-          if (svc.kind != "ai") {
-            conflict(
-                "Proxying REST services is not built yet; only APIs over AI services can be "
-                "published",
-                "rest_not_supported");
-          }
           next.state = ApiState::kPublished;
           next.deprecated_at = 0;
           next.sunset_at = 0;

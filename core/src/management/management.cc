@@ -95,9 +95,89 @@ bool sendError(HttpResponseWriter& response, const ApiError& e) {
   return response.send(e.status, "application/json", e.toJson());
 }
 
+/// Hop-by-hop headers (RFC 9110 7.6.1) and the caller's credentials never cross the proxy.
+bool forwarded(const std::string& name) {
+  static const char* kDropped[] = {"authorization",
+                                   "x-api-key",
+                                   "host",
+                                   "connection",
+                                   "keep-alive",
+                                   "proxy-connection",
+                                   "te",
+                                   "trailer",
+                                   "transfer-encoding",
+                                   "upgrade",
+                                   "content-length",
+                                   "x-switchyard-tenant",
+                                   "x-switchyard-app"};
+  for (const char* d : kDropped) {
+    if (strcasecmp(name.c_str(), d) == 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/// Relays a call to a REST service as it is, under the API's keys and subscriptions.
+void proxyRest(UpstreamClient& upstream, const Service& service, const std::string& suffix,
+               const HttpRequest& request, const ManagedCall& who, HttpResponseWriter& response) {
+  UpstreamCall call;
+  call.method = request.method;
+  call.path = (suffix.empty() ? "/" : suffix) + (request.query.empty() ? "" : "?" + request.query);
+  for (const auto& [name, value] : request.headers) {
+    if (forwarded(name)) {
+      call.headers.emplace_back(name, value);
+    }
+  }
+  // The upstream learns who called from the gateway, never from the caller's own headers.
+  call.headers.emplace_back("X-Switchyard-Tenant", who.principal.tenant);
+  call.headers.emplace_back("X-Switchyard-App", who.principal.app);
+  call.body = request.body;
+  UpstreamStartResult started = upstream.start(service.base_url, 16, call);
+  if (!started.exchange) {
+    const bool timeout = started.failure == UpstreamFailure::kTimeout;
+    spdlog::warn("request {}: REST service {} failed: {} ({})", request.request_id, service.name,
+                 failureName(started.failure), started.message);
+    sendError(response,
+              ApiError::upstream(
+                  timeout ? 504 : 502, timeout ? "upstream_timeout" : "upstream_unreachable",
+                  "Service " + service.name +
+                      (timeout ? " did not answer in time" : " could not be reached")));
+    return;
+  }
+  UpstreamExchange& exchange = *started.exchange;
+  std::string content_type = "application/octet-stream";
+  for (const auto& [name, value] : exchange.headers()) {
+    if (strcasecmp(name.c_str(), "content-type") == 0) {
+      content_type = value;
+    } else if (forwarded(name)) {
+      response.setHeader(name, value);
+    }
+  }
+  // Relayed as it arrives, so long or server-sent responses are never buffered whole.
+  if (!response.beginStream(exchange.status(), content_type)) {
+    return;
+  }
+  std::string chunk;
+  for (;;) {
+    chunk.clear();
+    const UpstreamExchange::Read r = exchange.readSome(chunk);
+    if (!chunk.empty() && !response.write(chunk)) {
+      return;
+    }
+    if (r != UpstreamExchange::Read::kData) {
+      if (r == UpstreamExchange::Read::kFailed) {
+        response.closeAfter();  // a truncated body must not look complete
+      }
+      return;
+    }
+  }
+}
+
 }  // namespace
 
 struct ManagementPlane::Impl {
+  UpstreamClient* upstream = nullptr;
   StorePtr store;
   std::unique_ptr<AdminApi> admin;
 
@@ -149,8 +229,10 @@ struct ManagementPlane::Impl {
   }
 };
 
-ManagementPlane::ManagementPlane(const GatewayConfig& config) : impl_(std::make_unique<Impl>()) {
+ManagementPlane::ManagementPlane(const GatewayConfig& config, UpstreamClient& upstream)
+    : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
+  m.upstream = &upstream;
   m.store = openStore(config.store.driver, config.store.path.string());
   m.bootstrap();
   m.admin = std::make_unique<AdminApi>(*m.store, SessionSigner(loadSessionSecret(config.data_dir)),
@@ -291,8 +373,18 @@ ManagementPlane::Route ManagementPlane::route(const HttpRequest& request,
     return Route::kAnswered;
   }
 
-  // An AI service answers the OpenAI surface under the mount, with or without a "/v1".
+  call->principal.authenticated = true;
+  call->principal.scheme = "management";
+  call->principal.tenant = key->second.tenant_name;
+  call->principal.app = key->second.app_name;
+  call->principal.key_id = k.id;
+  call->api = api_name;
   std::string rest = path.substr(api.mount().size());
+  if (hit->service.kind == "rest") {
+    proxyRest(*impl_->upstream, hit->service, rest, request, *call, response);
+    return Route::kAnswered;
+  }
+  // An AI service answers the OpenAI surface under the mount, with or without a "/v1".
   if (rest.rfind("/v1/", 0) == 0) {
     rest = rest.substr(3);
   }
@@ -324,12 +416,6 @@ ManagementPlane::Route ManagementPlane::route(const HttpRequest& request,
     return wrongMethod("POST");
   }
   call->op = rest == "/embeddings" ? SY_OP_EMBEDDINGS : SY_OP_CHAT_COMPLETIONS;
-  call->principal.authenticated = true;
-  call->principal.scheme = "management";
-  call->principal.tenant = key->second.tenant_name;
-  call->principal.app = key->second.app_name;
-  call->principal.key_id = k.id;
-  call->api = api_name;
   call->models = hit->service.models;
   return Route::kAi;
 }

@@ -204,7 +204,7 @@ void Gateway::start() {
   m.proxy = std::make_unique<AiProxy>([&m] { return m.currentRuntime(); }, *m.upstream, *m.records,
                                       m.draining);
   if (m.config->store.enabled) {
-    m.management = std::make_unique<ManagementPlane>(*m.config);
+    m.management = std::make_unique<ManagementPlane>(*m.config, *m.upstream);
     m.proxy->setManagement(m.management.get());
   }
   AdminState state;

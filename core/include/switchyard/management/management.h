@@ -10,6 +10,7 @@
 #include "switchyard/config/config.h"
 #include "switchyard/http/http_types.h"
 #include "switchyard/store/store.h"
+#include "switchyard/upstream/upstream_client.h"
 
 namespace switchyard {
 
@@ -29,8 +30,9 @@ class ManagementPlane {
  public:
   /// Opens and migrates the store, creates the bootstrap system admin from
   /// SWITCHYARD_ADMIN_EMAIL / SWITCHYARD_ADMIN_PASSWORD when the store has no user yet, loads
-  /// the session secret and takes a first snapshot. @throw std::runtime_error (start-up only).
-  explicit ManagementPlane(const GatewayConfig& config);
+  /// the session secret and takes a first snapshot. REST services are proxied through
+  /// `upstream`, which must outlive this. @throw std::runtime_error (start-up only).
+  ManagementPlane(const GatewayConfig& config, UpstreamClient& upstream);
   ~ManagementPlane();
 
   /// Serves /admin/v1/... on the admin port. @return false when the path is not under it.
@@ -38,7 +40,7 @@ class ManagementPlane {
 
   enum class Route {
     kNotManaged,  ///< no routable API is mounted at this path: the ordinary data plane serves it
-    kAnswered,    ///< the response is sent (refusal, 410, a model list)
+    kAnswered,    ///< the response is sent (refusal, 410, a model list, a proxied REST call)
     kAi,          ///< cleared: `call` says what the AI proxy should serve
   };
   /// Data plane: never throws, never touches the store (reads the snapshot only).

@@ -283,7 +283,7 @@ TEST_F(AnthropicProviderTest, RejectsUnsupportedParametersByName) {
         Case{"logit_bias", {{"50256", -100}}}, Case{"reasoning_effort", "high"},
         Case{"response_format", {{"type", "json_object"}}}, Case{"modalities", {"text", "audio"}},
         Case{"audio", {{"voice", "alloy"}}}, Case{"prediction", {{"type", "content"}}},
-        Case{"functions", json::array({{{"name", "f"}}})}, Case{"top_k", 5}}) {
+        Case{"functions", json::array({{{"name", "f"}}})}}) {
     json body = minimal();
     body[c.key] = c.value;
     const auto e = buildError(body.dump());
@@ -292,6 +292,15 @@ TEST_F(AnthropicProviderTest, RejectsUnsupportedParametersByName) {
     EXPECT_EQ(e.code, "unsupported_parameter") << c.key;
     EXPECT_NE(e.message.find(std::string("'") + c.key + "'"), std::string::npos) << e.message;
   }
+}
+
+// top_k is not an OpenAI parameter, but /v1/messages clients send it: Anthropic takes it as is.
+TEST_F(AnthropicProviderTest, TopKIsPassedOnByName) {
+  json body = minimal();
+  body["top_k"] = 5;
+  FakeOutput out;
+  ASSERT_EQ(provider_->buildRequest(chatCall(body.dump()), out), SY_OK) << out.error.message;
+  EXPECT_EQ(json::parse(out.body).value("top_k", 0), 5);
 }
 
 TEST_F(AnthropicProviderTest, AcceptsNeutralValuesOfUnsupportedParameters) {

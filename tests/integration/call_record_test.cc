@@ -368,5 +368,30 @@ TEST_F(CallRecordTest, BodiesAreLoggedRedactedAndCapped) {
   EXPECT_EQ(all.find("what is my balance"), std::string::npos);
 }
 
+TEST_F(CallRecordTest, ModelsListCarriesTheCatalogFactsOfEachRoute) {
+  startGateway(config());
+  HttpResult r = httpRequest(gateway_->port(), "GET", "/v1/models", "", authHeaders());
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::map<std::string, json> by_id;
+  const json list = json::parse(r.body);
+  for (const auto& m : list["data"]) {
+    by_id[m["id"].get<std::string>()] = m;
+  }
+  ASSERT_TRUE(by_id.count("priced")) << r.body;
+  const json& priced = by_id.at("priced");
+  ASSERT_TRUE(priced.contains("switchyard")) << priced;
+  const json& meta = priced["switchyard"];
+  EXPECT_EQ(meta["catalog_id"], mini_->id);
+  EXPECT_EQ(meta["upstream_model"], "gpt-4o-mini");
+  EXPECT_EQ(meta["context_window"], mini_->context_window);
+  EXPECT_EQ(meta["max_output_tokens"], mini_->max_output_tokens);
+  EXPECT_EQ(meta["price_per_million_usd"]["input"], mini_->price.input);
+  EXPECT_EQ(meta["capabilities"]["tools"], true);
+  EXPECT_EQ(meta["prices_as_of"], mini_->prices_as_of);
+  // A route the catalog does not know is still listed, without invented facts.
+  ASSERT_TRUE(by_id.count("gpt-test"));
+  EXPECT_FALSE(by_id.at("gpt-test").contains("switchyard"));
+}
+
 } // namespace
 } // namespace switchyard::testing

@@ -120,6 +120,17 @@ ModelCatalogSharedPtr ModelCatalog::parse(std::string_view text, const std::stri
     }
     entry.context_window = count(m, "context_window", where);
     entry.max_output_tokens = count(m, "max_output_tokens", where);
+    if (auto caps = m.find("capabilities"); caps != m.end()) {
+      if (!caps->is_object()) {
+        fail(where + ".capabilities", "must be an object of booleans");
+      }
+      for (const auto& [name, on] : caps->items()) {
+        if (!on.is_boolean()) {
+          fail(where + ".capabilities." + name, "must be true or false");
+        }
+        entry.capabilities.emplace_back(name, on.get<bool>());
+      }
+    }
     auto prices = m.find("price_per_million");
     if (prices == m.end() || !prices->is_object()) {
       fail(where + ".price_per_million", "must be an object");

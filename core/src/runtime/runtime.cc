@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 namespace switchyard {
@@ -67,6 +68,42 @@ bool instantiateList(const PluginSet& plugins, const Runtime* previous, sy_kind 
   return true;
 }
 
+/// What /v1/models tells a client about a route: the catalog facts of its first target, so
+/// tools can size prompts and pick capabilities without a second source of truth.
+std::optional<nlohmann::json> catalogMetadata(const GatewayConfig& config, const ModelRoute& route) {
+  const RouteTarget& primary = route.targets.front();
+  const CatalogModel* m =
+      config.catalog ? config.catalog->find(config.providers.at(primary.provider).catalog_provider,
+                                            primary.upstream_model)
+                     : nullptr;
+  if (m == nullptr) {
+    return std::nullopt;
+  }
+  nlohmann::json caps = nlohmann::json::object();
+  for (const auto& [name, on] : m->capabilities) {
+    caps[name] = on;
+  }
+  nlohmann::json price = {{"input", m->price.input}, {"output", m->price.output}};
+  if (m->price.cached_input) {
+    price["cached_input"] = *m->price.cached_input;
+  }
+  if (m->price.cache_write) {
+    price["cache_write"] = *m->price.cache_write;
+  }
+  nlohmann::json meta = {{"catalog_id", m->id},
+                         {"provider", primary.provider},
+                         {"upstream_model", primary.upstream_model},
+                         {"targets", route.targets.size()},
+                         {"context_window", m->context_window},
+                         {"max_output_tokens", m->max_output_tokens},
+                         {"capabilities", std::move(caps)},
+                         {"price_per_million_usd", std::move(price)}};
+  if (!m->prices_as_of.empty()) {
+    meta["prices_as_of"] = m->prices_as_of;
+  }
+  return meta;
+}
+
 } // namespace
 
 RuntimeSharedPtr buildRuntime(GatewayConfigSharedPtr config, PluginSetSharedPtr plugins,
@@ -113,8 +150,11 @@ RuntimeSharedPtr buildRuntime(GatewayConfigSharedPtr config, PluginSetSharedPtr 
   }
   nlohmann::json data = nlohmann::json::array();
   for (const auto& [name, route] : config->models) {
-    data.push_back(
-        {{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", route.targets.front().provider}});
+    nlohmann::json entry = {{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", route.targets.front().provider}};
+    if (auto meta = catalogMetadata(*config, route)) {
+      entry["switchyard"] = std::move(*meta);
+    }
+    data.push_back(std::move(entry));
   }
   rt->models_json = nlohmann::json{{"object", "list"}, {"data", data}}.dump();
   return rt;

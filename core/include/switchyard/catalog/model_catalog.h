@@ -33,6 +33,8 @@ struct CatalogModel {
   int64_t max_output_tokens = 0;
   ModelPrice price;
   std::string prices_as_of; ///< YYYY-MM-DD; may be empty in an operator's own catalog
+  /// tools, vision, streaming, embeddings, reasoning: what clients may rely on (from the file).
+  std::vector<std::pair<std::string, bool>> capabilities;
 };
 
 class ModelCatalog;

@@ -169,6 +169,25 @@ TEST_F(DataPlaneTest, GatewayErrorsAreOpenAiShaped) {
   EXPECT_EQ(upstream_.requestCount(), 0u);
 }
 
+// Coding agents send tool catalogs of a megabyte and more; they must pass whole, under the
+// configurable body limit, not a hidden 32 KiB one.
+TEST_F(DataPlaneTest, AMegabyteOfToolDefinitionsPassesWhole) {
+  json req = userChat();
+  req["tools"] = json::array();
+  for (int i = 0; req.dump().size() < 1536 * 1024; ++i) {
+    req["tools"].push_back({{"type", "function"},
+                            {"function",
+                             {{"name", "tool_" + std::to_string(i)},
+                              {"description", std::string(900, 'd')},
+                              {"parameters", {{"type", "object"}, {"properties", json::object()}}}}}});
+  }
+  startGateway(baseConfig());
+  HttpResult r = chat(req);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json sent = json::parse(upstream_.lastRequest().body);
+  EXPECT_EQ(sent["tools"], req["tools"]);
+}
+
 TEST_F(DataPlaneTest, UpstreamUnreachableIs502AndSilentUpstreamIs504) {
   // A listener that accepts but never answers, and a port with nothing behind it.
   Poco::Net::ServerSocket silent(Poco::Net::SocketAddress("127.0.0.1", 0));

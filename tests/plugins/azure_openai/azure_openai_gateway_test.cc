@@ -6,6 +6,7 @@
 
 #include "gateway_fixture.h"
 #include "mock_azure_openai_upstream.h"
+#include "support/ingress_turns.h"
 
 namespace switchyard::testing {
 namespace {
@@ -258,6 +259,24 @@ TEST_F(AzureOpenAiGatewayTest, WrongKeyIsAnAuthError) {
   HttpResult r = chat(userChat());
   EXPECT_EQ(r.status, 401) << r.body;
   EXPECT_EQ(json::parse(r.body)["error"]["code"], "invalid_api_key");
+}
+
+// The same streamed tool turn through the Anthropic Messages and OpenAI Responses ingress APIs.
+TEST_F(AzureOpenAiGatewayTest, ToolStreamThroughMessagesAndResponses) {
+  const json chat = withTools(userChat("Weather?"));
+  for (const bool messages : {true, false}) {
+    const std::string path = messages ? "/v1/messages" : "/v1/responses";
+    const json body = messages ? toMessagesRequest(chat) : toResponsesRequest(chat);
+    HttpResult r = httpStream(gateway_->port(), path, body.dump(), authHeaders(), [](std::string_view) {});
+    ASSERT_EQ(r.status, 200) << path << " " << r.body;
+    const StreamedTurn turn = messages ? readMessagesStream(r.body) : readResponsesStream(r.body);
+    EXPECT_EQ(turn.ended, messages ? "tool_use" : "completed") << path;
+    EXPECT_EQ(turn.text, "Checking.") << path;
+    ASSERT_EQ(turn.calls.size(), 2u) << path;
+    EXPECT_EQ(turn.calls[0].first, "get_weather");
+    EXPECT_EQ(turn.calls[1].second, json::parse(R"({"city":"Lyon"})")) << path;
+    EXPECT_EQ(turn.calls[0].second, json::parse(R"({"city":"Paris"})")) << path;
+  }
 }
 
 }  // namespace

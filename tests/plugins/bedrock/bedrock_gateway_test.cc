@@ -7,6 +7,7 @@
 
 #include "integration/gateway_fixture.h"
 #include "mock_bedrock_upstream.h"
+#include "support/ingress_turns.h"
 
 namespace switchyard::testing {
 namespace {
@@ -212,6 +213,22 @@ TEST_F(BedrockGatewayTest, EmbeddingsAreNotSupportedYet) {
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_EQ(json::parse(r.body)["error"]["code"], "unsupported_operation");
   EXPECT_TRUE(bedrock_.requests().empty());
+}
+
+// The same streamed tool turn through the Anthropic Messages and OpenAI Responses ingress APIs.
+TEST_F(BedrockGatewayTest, ToolStreamThroughMessagesAndResponses) {
+  const json chat = chatRequest(true, true);
+  for (const bool messages : {true, false}) {
+    const std::string path = messages ? "/v1/messages" : "/v1/responses";
+    const json body = messages ? toMessagesRequest(chat) : toResponsesRequest(chat);
+    HttpResult r = httpStream(gateway_->port(), path, body.dump(), authHeaders(), [](std::string_view) {});
+    ASSERT_EQ(r.status, 200) << path << " " << r.body;
+    const StreamedTurn turn = messages ? readMessagesStream(r.body) : readResponsesStream(r.body);
+    EXPECT_EQ(turn.ended, messages ? "tool_use" : "completed") << path;
+    ASSERT_EQ(turn.calls.size(), 1u) << path;
+    EXPECT_EQ(turn.calls[0].first, "get_weather");
+    EXPECT_EQ(turn.calls[0].second, json::parse(R"({"city":"Paris"})")) << path;
+  }
 }
 
 }  // namespace

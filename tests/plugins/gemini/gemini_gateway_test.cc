@@ -6,6 +6,7 @@
 
 #include "gateway_fixture.h"
 #include "mock_gemini_upstream.h"
+#include "support/ingress_turns.h"
 
 namespace switchyard::testing {
 namespace {
@@ -243,6 +244,23 @@ TEST_F(GeminiGatewayTest, UnsupportedParameterIsRefusedBeforeTheUpstream) {
   EXPECT_EQ(body["error"]["code"], "unsupported_parameter");
   EXPECT_NE(body["error"]["message"].get<std::string>().find("logit_bias"), std::string::npos);
   EXPECT_TRUE(gemini_.requests().empty());
+}
+
+// The same streamed tool turn through the Anthropic Messages and OpenAI Responses ingress APIs.
+TEST_F(GeminiGatewayTest, ToolStreamThroughMessagesAndResponses) {
+  const json chat = withTools(userChat("Weather?"));
+  for (const bool messages : {true, false}) {
+    const std::string path = messages ? "/v1/messages" : "/v1/responses";
+    const json body = messages ? toMessagesRequest(chat) : toResponsesRequest(chat);
+    HttpResult r = httpStream(gateway_->port(), path, body.dump(), authHeaders(), [](std::string_view) {});
+    ASSERT_EQ(r.status, 200) << path << " " << r.body;
+    const StreamedTurn turn = messages ? readMessagesStream(r.body) : readResponsesStream(r.body);
+    EXPECT_EQ(turn.ended, messages ? "tool_use" : "completed") << path;
+    EXPECT_EQ(turn.text, "Checking.") << path;
+    ASSERT_EQ(turn.calls.size(), 2u) << path;
+    EXPECT_EQ(turn.calls[0].first, "get_weather");
+    EXPECT_EQ(turn.calls[1].second, json::parse(R"({"city":"Lyon"})")) << path;
+  }
 }
 
 }  // namespace

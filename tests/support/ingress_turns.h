@@ -1,0 +1,124 @@
+/// @file tests/support/ingress_turns.h
+/// @brief Builds /v1/messages and /v1/responses requests from a unified chat request and reads
+/// a streamed tool turn back from either API, so every provider's gateway test can check both.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "named_sse.h"
+
+namespace switchyard::testing {
+
+/// The user's text of a unified request (its last message), for the other APIs' shapes.
+inline std::string lastUserText(const nlohmann::json& chat) {
+  return chat["messages"].back()["content"].get<std::string>();
+}
+
+/// An Anthropic Messages request asking the same as a unified chat request with tools.
+inline nlohmann::json toMessagesRequest(const nlohmann::json& chat) {
+  nlohmann::json tools = nlohmann::json::array();
+  for (const auto& t : chat.value("tools", nlohmann::json::array())) {
+    tools.push_back({{"name", t["function"]["name"]}, {"input_schema", t["function"]["parameters"]}});
+  }
+  nlohmann::json req = {{"model", chat["model"]},
+                        {"max_tokens", 256},
+                        {"stream", true},
+                        {"messages", {{{"role", "user"}, {"content", lastUserText(chat)}}}}};
+  if (!tools.empty()) {
+    req["tools"] = std::move(tools);
+  }
+  return req;
+}
+
+/// An OpenAI Responses request asking the same as a unified chat request with tools.
+inline nlohmann::json toResponsesRequest(const nlohmann::json& chat) {
+  nlohmann::json tools = nlohmann::json::array();
+  for (const auto& t : chat.value("tools", nlohmann::json::array())) {
+    tools.push_back({{"type", "function"}, {"name", t["function"]["name"]}, {"parameters", t["function"]["parameters"]}});
+  }
+  nlohmann::json req = {{"model", chat["model"]}, {"input", lastUserText(chat)}, {"stream", true}};
+  if (!tools.empty()) {
+    req["tools"] = std::move(tools);
+  }
+  return req;
+}
+
+/// What a client assembles from one streamed answer: text, tool calls (name, parsed
+/// arguments) in order, and how it ended (stop_reason, or the response's status).
+struct StreamedTurn {
+  std::string text;
+  std::vector<std::pair<std::string, nlohmann::json>> calls;
+  std::string ended;
+};
+
+/// Reads an Anthropic Messages stream, checking that blocks nest and that it ends cleanly.
+inline StreamedTurn readMessagesStream(const std::string& sse) {
+  StreamedTurn turn;
+  const auto events = namedEvents(sse);
+  if (events.empty()) {
+    ADD_FAILURE() << "no events: " << sse;
+    return turn;
+  }
+  EXPECT_EQ(events.front().first, "message_start");
+  EXPECT_EQ(events.back().first, "message_stop");
+  int open = -1;
+  std::string args;
+  for (const auto& [name, data] : events) {
+    if (name == "content_block_start") {
+      EXPECT_EQ(open, -1) << "a block opened before the previous one closed";
+      open = data["index"];
+      if (data["content_block"]["type"] == "tool_use") {
+        turn.calls.emplace_back(data["content_block"]["name"], nullptr);
+        args.clear();
+      }
+    } else if (name == "content_block_delta") {
+      EXPECT_EQ(data["index"], open);
+      if (data["delta"]["type"] == "text_delta") {
+        turn.text += data["delta"]["text"].get<std::string>();
+      } else {
+        args += data["delta"]["partial_json"].get<std::string>();
+      }
+    } else if (name == "content_block_stop") {
+      EXPECT_EQ(data["index"], open);
+      if (!turn.calls.empty() && turn.calls.back().second.is_null()) {
+        turn.calls.back().second = nlohmann::json::parse(args.empty() ? "{}" : args, nullptr, false);
+      }
+      open = -1;
+    } else if (name == "message_delta") {
+      turn.ended = data["delta"].value("stop_reason", "");
+    }
+  }
+  EXPECT_EQ(open, -1);
+  return turn;
+}
+
+/// Reads an OpenAI Responses stream from its final `response.completed` event.
+inline StreamedTurn readResponsesStream(const std::string& sse) {
+  StreamedTurn turn;
+  const auto events = namedEvents(sse);
+  if (events.empty()) {
+    ADD_FAILURE() << "no events: " << sse;
+    return turn;
+  }
+  EXPECT_EQ(events.front().first, "response.created");
+  EXPECT_EQ(events.back().first, "response.completed");
+  const nlohmann::json& response = events.back().second["response"];
+  turn.ended = response.value("status", "");
+  for (const auto& item : response["output"]) {
+    if (item["type"] == "message") {
+      for (const auto& part : item["content"]) {
+        turn.text += part.value("text", "");
+      }
+    } else if (item["type"] == "function_call") {
+      turn.calls.emplace_back(item["name"], nlohmann::json::parse(item["arguments"].get<std::string>(), nullptr, false));
+    }
+  }
+  return turn;
+}
+
+} // namespace switchyard::testing

@@ -154,7 +154,11 @@ TEST_F(ManagementTest, TheJourneySubscribeApproveCallRevoke) {
                     w.b_member);
   EXPECT_EQ(sub["state"], "pending");
   const std::string sub_id = sub["id"];
-  ASSERT_TRUE(within([&] { return managedChat(w.mount, w.key).status == 403; }));
+  // Calls were already refused (no subscription); wait until the snapshot knows it is pending.
+  ASSERT_TRUE(within([&] {
+    HttpResult r = managedChat(w.mount, w.key);
+    return r.status == 403 && r.body.find("subscription_pending") != std::string::npos;
+  }));
   HttpResult refused = managedChat(w.mount, w.key);
   json err = json::parse(refused.body);
   EXPECT_EQ(err["error"]["code"], "subscription_pending");
@@ -449,7 +453,8 @@ TEST_F(ManagementTest, AForeignTenantCannotReadChangeOrDecideAnything) {
   EXPECT_EQ(catalog["data"][0]["id"], w.api);
   EXPECT_EQ(expect(200, "GET", "/admin/v1/catalog", nullptr, w.a_admin)["data"].size(), 2u);
   // B's audit view has none of A's entries.
-  for (const auto& e : expect(200, "GET", "/admin/v1/audit", nullptr, w.b_admin)["data"]) {
+  const json b_audit = expect(200, "GET", "/admin/v1/audit", nullptr, w.b_admin);
+  for (const auto& e : b_audit["data"]) {
     EXPECT_EQ(e["tenant_id"], w.tenant_b);
   }
   // A member may not do admin things in its own tenant either.

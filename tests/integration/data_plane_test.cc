@@ -174,12 +174,15 @@ TEST_F(DataPlaneTest, GatewayErrorsAreOpenAiShaped) {
 TEST_F(DataPlaneTest, AMegabyteOfToolDefinitionsPassesWhole) {
   json req = userChat();
   req["tools"] = json::array();
-  for (int i = 0; req.dump().size() < 1536 * 1024; ++i) {
-    req["tools"].push_back({{"type", "function"},
-                            {"function",
-                             {{"name", "tool_" + std::to_string(i)},
-                              {"description", std::string(900, 'd')},
-                              {"parameters", {{"type", "object"}, {"properties", json::object()}}}}}});
+  // Counted tool by tool: dumping the whole request each time would be quadratic.
+  for (size_t i = 0, bytes = 0; bytes < 1536 * 1024; ++i) {
+    json tool = {{"type", "function"},
+                 {"function",
+                  {{"name", "tool_" + std::to_string(i)},
+                   {"description", std::string(900, 'd')},
+                   {"parameters", {{"type", "object"}, {"properties", json::object()}}}}}};
+    bytes += tool.dump().size() + 1;
+    req["tools"].push_back(std::move(tool));
   }
   startGateway(baseConfig());
   HttpResult r = chat(req);

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "http_client.h"
 #include "named_sse.h"
 
 namespace switchyard::testing {
@@ -118,6 +119,22 @@ inline StreamedTurn readResponsesStream(const std::string& sse) {
       turn.calls.emplace_back(item["name"], nlohmann::json::parse(item["arguments"].get<std::string>(), nullptr, false));
     }
   }
+  return turn;
+}
+
+/// Streams a unified tool request through /v1/messages or /v1/responses and reads the turn
+/// back, checking the answer was a 200 that ended as that API ends a tool turn.
+inline StreamedTurn streamToolTurn(uint16_t port, bool messages, const nlohmann::json& chat,
+                                   const Headers& headers) {
+  const std::string path = messages ? "/v1/messages" : "/v1/responses";
+  const nlohmann::json body = messages ? toMessagesRequest(chat) : toResponsesRequest(chat);
+  HttpResult r = httpStream(port, path, body.dump(), headers, [](std::string_view) {});
+  if (r.status != 200) {
+    ADD_FAILURE() << path << " answered " << r.status << ": " << r.body;
+    return {};
+  }
+  StreamedTurn turn = messages ? readMessagesStream(r.body) : readResponsesStream(r.body);
+  EXPECT_EQ(turn.ended, messages ? "tool_use" : "completed") << path;
   return turn;
 }
 

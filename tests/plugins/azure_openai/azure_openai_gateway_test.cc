@@ -266,11 +266,7 @@ TEST_F(AzureOpenAiGatewayTest, ToolStreamThroughMessagesAndResponses) {
   const json chat = withTools(userChat("Weather?"));
   for (const bool messages : {true, false}) {
     const std::string path = messages ? "/v1/messages" : "/v1/responses";
-    const json body = messages ? toMessagesRequest(chat) : toResponsesRequest(chat);
-    HttpResult r = httpStream(gateway_->port(), path, body.dump(), authHeaders(), [](std::string_view) {});
-    ASSERT_EQ(r.status, 200) << path << " " << r.body;
-    const StreamedTurn turn = messages ? readMessagesStream(r.body) : readResponsesStream(r.body);
-    EXPECT_EQ(turn.ended, messages ? "tool_use" : "completed") << path;
+    const StreamedTurn turn = streamToolTurn(gateway_->port(), messages, chat, authHeaders());
     EXPECT_EQ(turn.text, "Checking.") << path;
     ASSERT_EQ(turn.calls.size(), 2u) << path;
     EXPECT_EQ(turn.calls[0].first, "get_weather");

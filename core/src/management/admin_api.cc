@@ -6,186 +6,11 @@
 #include <algorithm>
 #include <set>
 
+#include "admin_kit.h"
+
 namespace switchyard {
-namespace {
 
-using nlohmann::json;
-
-/// An answer decided deep inside a handler. The admin API is control plane: unwinding to
-/// one catch keeps every check a single line.
-struct Refusal {
-  ApiError error;
-};
-
-[[noreturn]] void refuse(int status, std::string type, std::string code, std::string message) {
-  throw Refusal{ApiError{status, std::move(type), std::move(code), std::move(message)}};
-}
-[[noreturn]] void badRequest(std::string message, std::string code = "invalid_request") {
-  refuse(400, "invalid_request_error", std::move(code), std::move(message));
-}
-[[noreturn]] void notFound(const std::string& what, const std::string& id) {
-  // Foreign tenants' objects answer exactly like missing ones: existence is not leaked.
-  refuse(404, "invalid_request_error", "not_found", "No " + what + " " + id);
-}
-[[noreturn]] void forbidden(std::string message) {
-  refuse(403, "permission_error", "permission_denied", std::move(message));
-}
-[[noreturn]] void conflict(std::string message, std::string code = "conflict") {
-  refuse(409, "invalid_request_error", std::move(code), std::move(message));
-}
-
-/// The signed-in user and what their role lets them reach.
-struct Actor {
-  User user;
-  bool system() const { return user.role == Role::kSystemAdmin; }
-  bool admin() const { return user.role != Role::kMember; }
-  /// May see this tenant's objects.
-  bool reaches(const std::string& tenant_id) const {
-    return system() || user.tenant_id == tenant_id;
-  }
-};
-
-/// Request body helpers: typed fields with the field's name in every complaint.
-class Body {
- public:
-  explicit Body(const std::string& text) {
-    if (text.empty()) {
-      j_ = json::object();
-      return;
-    }
-    j_ = json::parse(text, nullptr, false);
-    if (j_.is_discarded() || !j_.is_object()) {
-      badRequest("The request body must be a JSON object", "invalid_json");
-    }
-  }
-  bool has(const char* k) const { return j_.contains(k) && !j_[k].is_null(); }
-  std::string str(const char* k, bool required = false, const std::string& fallback = "") const {
-    if (!has(k)) {
-      if (required) {
-        badRequest(std::string("'") + k + "' is required", "missing_field");
-      }
-      return fallback;
-    }
-    if (!j_[k].is_string()) {
-      badRequest(std::string("'") + k + "' must be a string", "invalid_type");
-    }
-    return j_[k].get<std::string>();
-  }
-  int64_t integer(const char* k, int64_t fallback) const {
-    if (!has(k)) {
-      return fallback;
-    }
-    if (!j_[k].is_number_integer()) {
-      badRequest(std::string("'") + k + "' must be an integer", "invalid_type");
-    }
-    return j_[k].get<int64_t>();
-  }
-  bool boolean(const char* k, bool fallback) const {
-    if (!has(k)) {
-      return fallback;
-    }
-    if (!j_[k].is_boolean()) {
-      badRequest(std::string("'") + k + "' must be a boolean", "invalid_type");
-    }
-    return j_[k].get<bool>();
-  }
-  std::vector<std::string> list(const char* k, const std::vector<std::string>& fallback) const {
-    if (!has(k)) {
-      return fallback;
-    }
-    std::vector<std::string> out;
-    if (j_[k].is_array()) {
-      for (const auto& v : j_[k]) {
-        if (!v.is_string()) {
-          out.clear();
-          break;
-        }
-        out.push_back(v.get<std::string>());
-      }
-    }
-    if (out.empty()) {
-      badRequest(std::string("'") + k + "' must be a non-empty array of strings", "invalid_type");
-    }
-    return out;
-  }
-
- private:
-  json j_;
-};
-
-std::string requireName(const std::string& name, const char* field) {
-  if (name.empty() || name.size() > 128) {
-    badRequest(std::string("'") + field + "' must be 1-128 characters", "invalid_name");
-  }
-  return name;
-}
-
-void requirePassword(const std::string& password) {
-  if (password.size() < 8 || password.size() > 1024) {
-    badRequest("'password' must be 8-1024 characters", "weak_password");
-  }
-}
-
-/// Mount points must not shadow the gateway's own endpoints.
-void requireApiPath(const std::string& path, const std::string& version) {
-  auto segmentOk = [](const std::string& s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-    });
-  };
-  if (path.size() < 2 || path[0] != '/' || path.back() == '/' || path.size() > 256) {
-    badRequest("'path' must start with '/', not end with one, and be at most 256 characters",
-               "invalid_path");
-  }
-  size_t start = 1;
-  while (start <= path.size()) {
-    const size_t end = std::min(path.find('/', start), path.size());
-    if (!segmentOk(path.substr(start, end - start))) {
-      badRequest("'path' segments are [A-Za-z0-9-_.] and not empty", "invalid_path");
-    }
-    start = end + 1;
-  }
-  const std::string first = path.substr(
-      1, path.find('/', 1) == std::string::npos ? std::string::npos : path.find('/', 1) - 1);
-  static const std::set<std::string> kReserved = {"v1",   "healthz",    "readyz", "admin",
-                                                  "chat", "embeddings", "models", "metrics"};
-  if (kReserved.count(first) != 0) {
-    badRequest("'path' must not start with /" + first + ": the gateway serves it", "reserved_path");
-  }
-  if (!segmentOk(version) || version.size() > 32) {
-    badRequest("'version' must be 1-32 characters of [A-Za-z0-9-_.]", "invalid_version");
-  }
-}
-
-std::vector<std::string> segments(const std::string& path) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < path.size()) {
-    const size_t end = std::min(path.find('/', start), path.size());
-    if (end > start) {
-      out.push_back(path.substr(start, end - start));
-    }
-    start = end + 1;
-  }
-  return out;
-}
-
-json list(const std::string& kind, json data) {
-  return {{"object", "list"}, {"kind", kind}, {"data", std::move(data)}};
-}
-
-template <typename T, typename Keep>
-json listOf(const std::vector<T>& items, Keep keep) {
-  json out = json::array();
-  for (const auto& item : items) {
-    if (keep(item)) {
-      out.push_back(toJson(item));
-    }
-  }
-  return out;
-}
-
-}  // namespace
+using namespace admin;
 
 void AdminApi::handle(const HttpRequest& request, HttpResponseWriter& response) {
   const std::vector<std::string> seg =
@@ -207,17 +32,7 @@ void AdminApi::handle(const HttpRequest& request, HttpResponseWriter& response) 
   }
   const auto at = [&](size_t i) -> std::string { return i < seg.size() ? seg[i] : std::string(); };
   const auto is = [&](std::initializer_list<const char*> pattern, const char* m) {
-    if (seg.size() != pattern.size() || method != m) {
-      return false;
-    }
-    size_t i = 0;
-    for (const char* p : pattern) {
-      if (std::string(p) != "*" && seg[i] != p) {
-        return false;
-      }
-      ++i;
-    }
-    return true;
+    return matches(seg, method, pattern, m);
   };
 
   try {
@@ -261,30 +76,22 @@ void AdminApi::handle(const HttpRequest& request, HttpResponseWriter& response) 
       actor.user = *user;
     }
     const User& me = actor.user;
+    const AdminCall call{request, seg, query, body, actor, store_, now, response};
     auto audit = [&](std::vector<AuditEntry>& log, const std::string& tenant_id,
                      const std::string& action, const std::string& type, const std::string& id,
                      json before, json after) {
-      log.push_back(AuditEntry{"", 0, me.id, me.email, tenant_id, action, type, id,
-                               std::move(before), std::move(after)});
+      call.audit(log, tenant_id, action, type, id, std::move(before), std::move(after));
     };
-    // Which tenant a new object goes to: a system admin names it, everyone else gets their own.
-    auto targetTenant = [&]() {
-      const std::string t = body.str("tenant_id", false, me.tenant_id);
-      if (t.empty()) {
-        badRequest("'tenant_id' is required", "missing_field");
+    auto targetTenant = [&]() { return call.targetTenant(); };
+    auto requireAdmin = [&](const std::string& what) { call.requireAdmin(what); };
+    const std::string filter_tenant = call.filterTenant();
+
+    // Families with endpoints of their own, in their own files.
+    for (const AdminFamily& family : families_) {
+      if (family(call)) {
+        return;
       }
-      if (!actor.reaches(t) || !store_.tenant(t)) {
-        notFound("tenant", t);
-      }
-      return t;
-    };
-    auto requireAdmin = [&](const std::string& what) {
-      if (!actor.admin()) {
-        forbidden("Only a tenant admin may " + what);
-      }
-    };
-    const std::string filter_tenant =
-        actor.system() ? (query.count("tenant_id") ? query["tenant_id"] : "") : me.tenant_id;
+    }
 
     if (is({"me"}, "GET")) {
       send(200, toJson(me));

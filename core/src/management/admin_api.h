@@ -3,6 +3,9 @@
 /// the catalog, subscriptions and the audit log, each action authorised by role and tenant.
 #pragma once
 
+#include <vector>
+
+#include "admin_kit.h"
 #include "switchyard/http/http_types.h"
 #include "switchyard/management/credentials.h"
 #include "switchyard/store/store.h"
@@ -14,6 +17,9 @@ class AdminApi {
   AdminApi(Store& store, SessionSigner signer, int session_ttl_s)
       : store_(store), signer_(std::move(signer)), session_ttl_s_(session_ttl_s) {}
 
+  /// Adds an endpoint family (quotas, prompts, ...), asked before the core entities' own.
+  void addFamily(admin::AdminFamily family) { families_.push_back(std::move(family)); }
+
   /// Answers one request under /admin/v1/. Never throws.
   void handle(const HttpRequest& request, HttpResponseWriter& response);
 
@@ -21,6 +27,7 @@ class AdminApi {
   Store& store_;
   SessionSigner signer_;
   int session_ttl_s_;
+  std::vector<admin::AdminFamily> families_;
 };
 
 }  // namespace switchyard

@@ -69,6 +69,12 @@ const std::vector<Migration>& migrations() {
            "NULL)",
            "CREATE INDEX audit_log_tenant ON audit_log (tenant_id, seq)",
        }},
+      {3,
+       "prompt services",
+       {
+           // The whole spec as one JSON document: it is read and written as a unit.
+           "ALTER TABLE services ADD COLUMN prompt TEXT NOT NULL DEFAULT ''",
+       }},
   };
   return kMigrations;
 }
@@ -120,11 +126,19 @@ AppKey keyOf(const SqlRow& r) {
                 sqlText(r[5]), sqlInt(r[6]),  sqlInt(r[7]),  sqlInt(r[8])};
 }
 
-const char* kServiceCols = "id, tenant_id, name, kind, models, base_url, created_at";
+const char* kServiceCols = "id, tenant_id, name, kind, models, base_url, created_at, prompt";
 Service serviceOf(const SqlRow& r) {
-  return Service{
-      sqlText(r[0]), sqlText(r[1]), sqlText(r[2]), sqlText(r[3]), stringList(sqlText(r[4])),
-      sqlText(r[5]), sqlInt(r[6])};
+  return Service{sqlText(r[0]),
+                 sqlText(r[1]),
+                 sqlText(r[2]),
+                 sqlText(r[3]),
+                 stringList(sqlText(r[4])),
+                 sqlText(r[5]),
+                 sqlInt(r[6]),
+                 sqlText(r[7]).empty() ? json() : parseJsonText(sqlText(r[7]))};
+}
+std::string promptText(const Service& s) {
+  return s.prompt.is_null() ? std::string() : s.prompt.dump();
 }
 
 const char* kApiCols =
@@ -285,6 +299,11 @@ json toJson(const Service& s) {
             {"created_at", s.created_at}};
   if (s.kind == "ai") {
     j["models"] = s.models;
+  } else if (s.kind == "prompt") {
+    // The spec's fields sit beside the others, as they are given to the admin API.
+    if (s.prompt.is_object()) {
+      j.update(s.prompt);
+    }
   } else {
     j["base_url"] = s.base_url;
   }
@@ -507,10 +526,10 @@ void Store::updateKey(const AppKey& k) {
 
 void Store::insertService(const Service& s) {
   db_->execute(
-      "INSERT INTO services (id, tenant_id, name, kind, models, base_url, created_at) VALUES (?, "
-      "?, ?, ?, "
-      "?, ?, ?)",
-      {s.id, s.tenant_id, s.name, s.kind, listText(s.models), s.base_url, s.created_at});
+      "INSERT INTO services (id, tenant_id, name, kind, models, base_url, created_at, prompt) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      {s.id, s.tenant_id, s.name, s.kind, listText(s.models), s.base_url, s.created_at,
+       promptText(s)});
 }
 std::optional<Service> Store::service(const std::string& id) {
   return one<Service>(db_->query(select(kServiceCols, "services", "WHERE id = ?"), {id}),
@@ -526,8 +545,8 @@ std::vector<Service> Store::services(const std::string& tenant_id) {
                             serviceOf);
 }
 void Store::updateService(const Service& s) {
-  db_->execute("UPDATE services SET name = ?, models = ?, base_url = ? WHERE id = ?",
-               {s.name, listText(s.models), s.base_url, s.id});
+  db_->execute("UPDATE services SET name = ?, models = ?, base_url = ?, prompt = ? WHERE id = ?",
+               {s.name, listText(s.models), s.base_url, promptText(s), s.id});
 }
 void Store::deleteService(const std::string& id) {
   db_->execute("DELETE FROM services WHERE id = ?", {id});

@@ -30,7 +30,7 @@ class StoreTest : public ::testing::Test {
 TEST_F(StoreTest, CreatesTheFileAndItsDirectoryOwnerOnlyOnFirstOpen) {
   auto store = openStore("sqlite", dbPath());
   EXPECT_TRUE(fs::exists(dbPath()));
-  EXPECT_EQ(store->schemaVersion(), 1);
+  EXPECT_EQ(store->schemaVersion(), 3);
   const auto perms = fs::status(dbPath()).permissions();
   EXPECT_EQ(perms & (fs::perms::group_all | fs::perms::others_all), fs::perms::none);
 }
@@ -38,13 +38,13 @@ TEST_F(StoreTest, CreatesTheFileAndItsDirectoryOwnerOnlyOnFirstOpen) {
 TEST_F(StoreTest, MigrationsApplyOnceAndReopeningKeepsTheData) {
   {
     Store store(openSqliteDatabase(dbPath()));
-    EXPECT_EQ(store.migrate(), 1);
+    EXPECT_EQ(store.migrate(), 2);  // versions 1 and 3
     EXPECT_EQ(store.migrate(), 0);
     store.write([&](auto&) { store.insertTenant(Tenant{"ten_1", "payments", 1}); });
   }
   Store again(openSqliteDatabase(dbPath()));
   EXPECT_EQ(again.migrate(), 0);
-  EXPECT_EQ(again.schemaVersion(), 1);
+  EXPECT_EQ(again.schemaVersion(), 3);
   ASSERT_EQ(again.tenants().size(), 1u);
   EXPECT_EQ(again.tenants()[0].name, "payments");
 }
@@ -91,7 +91,7 @@ TEST_F(StoreTest, EntitiesRoundTrip) {
         User{"usr_1", "admin@a", "ten_a", Role::kTenantAdmin, "pbkdf2-sha256$1$00$00", 2});
     store->insertApp(App{"app_1", "ten_b", "checkout", "d", 3});
     store->insertKey(AppKey{"key_1", "app_1", "ten_b", "default", "sy-1234", "hash1", 100, 0, 3});
-    store->insertService(Service{"svc_1", "ten_a", "llm", "ai", {"gpt-test", "embed-test"}, "", 4});
+    store->insertService(Service{"svc_1", "ten_a", "llm", "ai", {"gpt-test", "embed-test"}, "", 4, nullptr});
     Api api;
     api.id = "api_1";
     api.tenant_id = "ten_a";
@@ -106,6 +106,17 @@ TEST_F(StoreTest, EntitiesRoundTrip) {
   });
   EXPECT_EQ(store->userByEmail("admin@a")->role, Role::kTenantAdmin);
   EXPECT_EQ(store->service("svc_1")->models, (std::vector<std::string>{"gpt-test", "embed-test"}));
+  EXPECT_TRUE(store->service("svc_1")->prompt.is_null());
+  // A prompt service keeps its spec as one document.
+  const nlohmann::json spec = {{"model", "gpt-test"},
+                               {"messages", {{{"role", "user"}, {"content", "{{text}}"}}}},
+                               {"variables", {{"text", {{"type", "string"}}}}}};
+  Service prompt{"svc_2", "ten_a", "summarise", "prompt", {}, "", 6, spec};
+  store->write([&](auto&) { store->insertService(prompt); });
+  EXPECT_EQ(store->service("svc_2")->prompt, spec);
+  prompt.prompt["parameters"] = {{"temperature", 0}};
+  store->write([&](auto&) { store->updateService(prompt); });
+  EXPECT_EQ(store->service("svc_2")->prompt["parameters"]["temperature"], 0);
   EXPECT_EQ(store->api("api_1")->mount(), "/apis/support/v1");
   EXPECT_EQ(store->api("api_1")->state, ApiState::kDraft);
   // A subscription shows on both sides and nowhere else.

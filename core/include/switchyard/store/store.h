@@ -55,15 +55,17 @@ struct AppKey {
   int64_t created_at = 0;
 };
 
-/// What an API fronts: model routes of this gateway ("ai") or an upstream base URL ("rest").
+/// What an API fronts: model routes of this gateway ("ai"), an upstream base URL ("rest"), or a
+/// prompt template over one model route ("prompt", see switchyard/management/prompt_api.h).
 struct Service {
   std::string id;
   std::string tenant_id;
   std::string name;
-  std::string kind;                 ///< "ai" or "rest"
+  std::string kind;                 ///< "ai", "rest" or "prompt"
   std::vector<std::string> models;  ///< ai: the gateway's model routes it may call
   std::string base_url;             ///< rest
   int64_t created_at = 0;
+  nlohmann::json prompt;  ///< prompt: {model, messages, parameters, variables}; null otherwise
 };
 
 /// draft (not routable) → published → deprecated (still routable, headers warn) → retired (410).

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "admin_kit.h"
+#include "switchyard/management/prompt_api.h"
 
 namespace switchyard {
 
@@ -336,8 +337,15 @@ void AdminApi::handle(const HttpRequest& request, HttpResponseWriter& response) 
           if (s.base_url.rfind("http://", 0) != 0 && s.base_url.rfind("https://", 0) != 0) {
             badRequest("'base_url' must be an http:// or https:// URL", "invalid_url");
           }
+        } else if (s.kind == "prompt") {
+          PromptSpecResult spec =
+              mergePromptSpec(s.prompt, json::parse(request.body, nullptr, false), model_routed_);
+          if (!spec.error.empty()) {
+            badRequest(spec.error, "invalid_prompt");
+          }
+          s.prompt = std::move(spec.spec);
         } else {
-          badRequest("'kind' must be \"ai\" or \"rest\"", "invalid_kind");
+          badRequest("'kind' must be \"ai\", \"rest\" or \"prompt\"", "invalid_kind");
         }
         return s;
       };
@@ -354,7 +362,8 @@ void AdminApi::handle(const HttpRequest& request, HttpResponseWriter& response) 
                                          body.str("kind", true),
                                          {},
                                          "",
-                                         now});
+                                         now,
+                                         nullptr});
         store_.write([&](auto& log) {
           store_.insertService(s);
           audit(log, s.tenant_id, "service.create", "service", s.id, nullptr, toJson(s));

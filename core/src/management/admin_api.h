@@ -3,6 +3,8 @@
 /// the catalog, subscriptions and the audit log, each action authorised by role and tenant.
 #pragma once
 
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "admin_kit.h"
@@ -14,8 +16,12 @@ namespace switchyard {
 
 class AdminApi {
  public:
-  AdminApi(Store& store, SessionSigner signer, int session_ttl_s)
-      : store_(store), signer_(std::move(signer)), session_ttl_s_(session_ttl_s) {}
+  AdminApi(Store& store, SessionSigner signer, int session_ttl_s,
+           std::function<bool(const std::string&)> model_routed = nullptr)
+      : store_(store),
+        signer_(std::move(signer)),
+        session_ttl_s_(session_ttl_s),
+        model_routed_(std::move(model_routed)) {}
 
   /// Adds an endpoint family (quotas, prompts, ...), asked before the core entities' own.
   void addFamily(admin::AdminFamily family) { families_.push_back(std::move(family)); }
@@ -27,6 +33,7 @@ class AdminApi {
   Store& store_;
   SessionSigner signer_;
   int session_ttl_s_;
+  std::function<bool(const std::string&)> model_routed_;  ///< checks a prompt service's model
   std::vector<admin::AdminFamily> families_;
 };
 

@@ -14,6 +14,7 @@
 
 #include "admin_api.h"
 #include "switchyard/management/credentials.h"
+#include "switchyard/management/prompt_api.h"
 
 namespace switchyard {
 namespace {
@@ -34,6 +35,7 @@ struct View {
   struct Mounted {
     Api api;
     Service service;
+    PromptSpecPtr prompt;  ///< a prompt service's spec, parsed once per snapshot
   };
   std::vector<Mounted> apis;  ///< routable (not draft), longest mount first
   std::map<std::pair<std::string, std::string>, SubscriptionState>
@@ -61,7 +63,17 @@ ViewPtr buildView(const StoreSnapshotData& d) {
   }
   for (const auto& a : d.apis) {
     if (a.state != ApiState::kDraft && services.count(a.service_id) != 0) {
-      v->apis.push_back(View::Mounted{a, services[a.service_id]});
+      View::Mounted m{a, services[a.service_id], nullptr};
+      if (m.service.kind == "prompt") {
+        auto spec = std::make_shared<PromptSpec>();
+        if (auto e = parsePromptSpec(m.service.prompt, spec.get())) {
+          spdlog::error("prompt service {} has an invalid spec ({}); API {} is not mounted",
+                        m.service.id, *e, a.mount());
+          continue;
+        }
+        m.prompt = std::move(spec);
+      }
+      v->apis.push_back(std::move(m));
     }
   }
   std::sort(v->apis.begin(), v->apis.end(), [](const auto& x, const auto& y) {
@@ -174,6 +186,45 @@ void proxyRest(UpstreamClient& upstream, const Service& service, const std::stri
   }
 }
 
+/// A prompt API answers its run (POST on the mount) and its OpenAPI document, nothing else.
+ManagementPlane::Route servePrompt(const View::Mounted& m, const std::string& rest,
+                                   const HttpRequest& request, HttpResponseWriter& response,
+                                   ManagedCall* call) {
+  const std::string mount = m.api.mount();
+  auto only = [&](const char* method) {
+    if (request.method == method) {
+      return false;
+    }
+    response.setHeader("Allow", method);
+    sendError(response, ApiError{405, "invalid_request_error", "method_not_allowed",
+                                 "Method " + request.method + " is not allowed on " +
+                                     request.path});
+    return true;
+  };
+  if (rest == "/openapi.json") {
+    if (!only("GET")) {
+      response.send(200, "application/json",
+                    promptOpenApi(m.api, m.service)
+                        .dump(-1, ' ', false, json::error_handler_t::replace));
+    }
+    return ManagementPlane::Route::kAnswered;
+  }
+  if (!rest.empty() && rest != "/") {
+    sendError(response, ApiError::notFound("Prompt API " + m.api.name + "@" + m.api.version +
+                                               " has no endpoint " + rest + "; POST to " + mount +
+                                               ", its description is " + mount + "/openapi.json",
+                                           "unknown_url"));
+    return ManagementPlane::Route::kAnswered;
+  }
+  if (only("POST")) {
+    return ManagementPlane::Route::kAnswered;
+  }
+  call->op = SY_OP_CHAT_COMPLETIONS;
+  call->models = {m.prompt->model};
+  call->ingress = makePromptAdapter(m.prompt);
+  return ManagementPlane::Route::kAi;
+}
+
 }  // namespace
 
 struct ManagementPlane::Impl {
@@ -229,14 +280,15 @@ struct ManagementPlane::Impl {
   }
 };
 
-ManagementPlane::ManagementPlane(const GatewayConfig& config, UpstreamClient& upstream)
+ManagementPlane::ManagementPlane(const GatewayConfig& config, UpstreamClient& upstream,
+                                 std::function<bool(const std::string&)> model_routed)
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.upstream = &upstream;
   m.store = openStore(config.store.driver, config.store.path.string());
   m.bootstrap();
   m.admin = std::make_unique<AdminApi>(*m.store, SessionSigner(loadSessionSecret(config.data_dir)),
-                                       config.store.session_ttl_s);
+                                       config.store.session_ttl_s, std::move(model_routed));
   m.refresh();
   spdlog::info("management store {} ({}, schema version {})", config.store.path.string(),
                m.store->driver(), m.store->schemaVersion());
@@ -303,6 +355,16 @@ ManagementPlane::Route ManagementPlane::route(const HttpRequest& request,
   if (api.state == ApiState::kRetired) {
     sendError(response, ApiError{410, "invalid_request_error", "api_retired",
                                  "API " + api_name + " was retired"});
+    return Route::kAnswered;
+  }
+
+  const std::string rest_path = path.substr(api.mount().size());
+  if (hit->prompt && rest_path == "/openapi.json" && request.method == "GET" &&
+      api.visibility == "public") {
+    // A public prompt API's description is discovery material, like the catalog: no key.
+    response.send(200, "application/json",
+                  promptOpenApi(api, hit->service).dump(-1, ' ', false,
+                                                        json::error_handler_t::replace));
     return Route::kAnswered;
   }
 
@@ -379,7 +441,10 @@ ManagementPlane::Route ManagementPlane::route(const HttpRequest& request,
   call->principal.app = key->second.app_name;
   call->principal.key_id = k.id;
   call->api = api_name;
-  std::string rest = path.substr(api.mount().size());
+  std::string rest = rest_path;
+  if (hit->prompt) {
+    return servePrompt(*hit, rest, request, response, call);
+  }
   if (hit->service.kind == "rest") {
     proxyRest(*impl_->upstream, hit->service, rest, request, *call, response);
     return Route::kAnswered;

@@ -3,12 +3,14 @@
 /// that turns app keys, APIs and subscriptions into per-call decisions.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "switchyard/config/config.h"
 #include "switchyard/http/http_types.h"
+#include "switchyard/ingress/ingress_adapter.h"
 #include "switchyard/store/store.h"
 #include "switchyard/upstream/upstream_client.h"
 
@@ -20,6 +22,9 @@ struct ManagedCall {
   Principal principal;              ///< scheme "management": tenant and app names, key id
   std::string api;                  ///< "<name>@<version>"
   std::vector<std::string> models;  ///< the model routes the API's service offers
+  /// Set for a prompt API: the call's request and answer are translated by it (see
+  /// switchyard/management/prompt_api.h).
+  ingress::IngressAdapterPtr ingress;
 };
 
 /**
@@ -31,8 +36,11 @@ class ManagementPlane {
   /// Opens and migrates the store, creates the bootstrap system admin from
   /// SWITCHYARD_ADMIN_EMAIL / SWITCHYARD_ADMIN_PASSWORD when the store has no user yet, loads
   /// the session secret and takes a first snapshot. REST services are proxied through
-  /// `upstream`, which must outlive this. @throw std::runtime_error (start-up only).
-  ManagementPlane(const GatewayConfig& config, UpstreamClient& upstream);
+  /// `upstream`, which must outlive this. `model_routed` says whether a name is a model route
+  /// of the running config (prompt services must name one); unset, any name passes.
+  /// @throw std::runtime_error (start-up only).
+  ManagementPlane(const GatewayConfig& config, UpstreamClient& upstream,
+                  std::function<bool(const std::string&)> model_routed = nullptr);
   ~ManagementPlane();
 
   /// Serves /admin/v1/... on the admin port. @return false when the path is not under it.
@@ -40,7 +48,8 @@ class ManagementPlane {
 
   enum class Route {
     kNotManaged,  ///< no routable API is mounted at this path: the ordinary data plane serves it
-    kAnswered,    ///< the response is sent (refusal, 410, a model list, a proxied REST call)
+    kAnswered,    ///< the response is sent (refusal, 410, a model list, a proxied REST call,
+                  ///< a prompt API's OpenAPI document)
     kAi,          ///< cleared: `call` says what the AI proxy should serve
   };
   /// Data plane: never throws, never touches the store (reads the snapshot only).

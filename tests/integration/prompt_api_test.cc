@@ -11,19 +11,20 @@ using nlohmann::json;
 class PromptApiTest : public ManagementTest {
  protected:
   static json sentimentService() {
-    return {{"name", "sentiment"},
-            {"kind", "prompt"},
-            {"model", "gpt-test"},
-            {"messages",
-             {{{"role", "system"},
-               {"content", "Classify the sentiment as one of {{labels}}. Answer in {{language}}."}},
-              {{"role", "user"}, {"content", "{{text}}"}}}},
-            {"parameters", {{"temperature", 0}, {"max_tokens", 16}}},
-            {"variables",
-             {{"text", {{"type", "string"}, {"description", "The text to classify"}}},
-              {"labels", {{"type", "array"}, {"default", {"positive", "negative", "neutral"}}}},
-              {"language", {{"type", "string"}, {"enum", {"English", "French"}}, {"required", true}}},
-              {"min_confidence", {{"type", "number"}, {"required", false}}}}}};
+    return {
+        {"name", "sentiment"},
+        {"kind", "prompt"},
+        {"model", "gpt-test"},
+        {"messages",
+         {{{"role", "system"},
+           {"content", "Classify the sentiment as one of {{labels}}. Answer in {{language}}."}},
+          {{"role", "user"}, {"content", "{{text}}"}}}},
+        {"parameters", {{"temperature", 0}, {"max_tokens", 16}}},
+        {"variables",
+         {{"text", {{"type", "string"}, {"description", "The text to classify"}}},
+          {"labels", {{"type", "array"}, {"default", {"positive", "negative", "neutral"}}}},
+          {"language", {{"type", "string"}, {"enum", {"English", "French"}}, {"required", true}}},
+          {"min_confidence", {{"type", "number"}, {"required", false}}}}}};
   }
 
   /// A's prompt service and an API on it (no approval needed), published or left in draft.
@@ -177,7 +178,7 @@ TEST_F(PromptApiTest, StreamingSendsDeltasThenTheResultWithUsage) {
 
   const auto events = namedEvents(r.body);
   ASSERT_EQ(eventNames(events), (std::vector<std::string>{"prompt.delta", "prompt.delta",
-                                                         "prompt.delta", "prompt.completed"}))
+                                                          "prompt.delta", "prompt.completed"}))
       << r.body;
   std::string text;
   for (size_t i = 0; i < 3; ++i) {

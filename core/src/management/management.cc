@@ -196,16 +196,16 @@ ManagementPlane::Route servePrompt(const View::Mounted& m, const std::string& re
       return false;
     }
     response.setHeader("Allow", method);
-    sendError(response, ApiError{405, "invalid_request_error", "method_not_allowed",
-                                 "Method " + request.method + " is not allowed on " +
-                                     request.path});
+    sendError(response,
+              ApiError{405, "invalid_request_error", "method_not_allowed",
+                       "Method " + request.method + " is not allowed on " + request.path});
     return true;
   };
   if (rest == "/openapi.json") {
     if (!only("GET")) {
-      response.send(200, "application/json",
-                    promptOpenApi(m.api, m.service)
-                        .dump(-1, ' ', false, json::error_handler_t::replace));
+      response.send(
+          200, "application/json",
+          promptOpenApi(m.api, m.service).dump(-1, ' ', false, json::error_handler_t::replace));
     }
     return ManagementPlane::Route::kAnswered;
   }
@@ -362,9 +362,9 @@ ManagementPlane::Route ManagementPlane::route(const HttpRequest& request,
   if (hit->prompt && rest_path == "/openapi.json" && request.method == "GET" &&
       api.visibility == "public") {
     // A public prompt API's description is discovery material, like the catalog: no key.
-    response.send(200, "application/json",
-                  promptOpenApi(api, hit->service).dump(-1, ' ', false,
-                                                        json::error_handler_t::replace));
+    response.send(
+        200, "application/json",
+        promptOpenApi(api, hit->service).dump(-1, ' ', false, json::error_handler_t::replace));
     return Route::kAnswered;
   }
 

@@ -184,8 +184,8 @@ std::optional<std::string> checkParameters(const json& p) {
       return std::string("'parameters.") + k + "' must be a positive integer";
     }
   }
-  if (p.contains("response_format") &&
-      (!p["response_format"].is_object() || !p["response_format"].value("type", json()).is_string())) {
+  if (p.contains("response_format") && (!p["response_format"].is_object() ||
+                                        !p["response_format"].value("type", json()).is_string())) {
     return "'parameters.response_format' must be an object with a 'type'";
   }
   return std::nullopt;
@@ -366,11 +366,10 @@ std::optional<ApiError> checkPromptVariables(const PromptSpec& spec, const json&
       continue;
     }
     if (!hasType(*given, var.type)) {
-      problems.push_back("'" + var.name + "' must be " +
-                         (var.type == "integer" || var.type == "array" || var.type == "object"
-                              ? "an "
-                              : "a ") +
-                         var.type);
+      problems.push_back(
+          "'" + var.name + "' must be " +
+          (var.type == "integer" || var.type == "array" || var.type == "object" ? "an " : "a ") +
+          var.type);
     } else if (!inEnum(var, *given)) {
       problems.push_back("'" + var.name + "' must be one of " + var.enum_values.dump());
     } else {

@@ -59,7 +59,8 @@ class PromptStreamEncoder : public ingress::StreamEncoder {
         appendEvent(out, "prompt.delta", {{"type", "prompt.delta"}, {"delta", text}});
       }
     }
-    if (const Json* finish = given(choice, "finish_reason"); finish != nullptr && finish->is_string()) {
+    if (const Json* finish = given(choice, "finish_reason");
+        finish != nullptr && finish->is_string()) {
       finish_ = finish->get<std::string>();
     }
     return out;
@@ -74,10 +75,10 @@ class PromptStreamEncoder : public ingress::StreamEncoder {
     if (id_.empty()) {
       id_ = prefixedId("prompt_", "");
     }
-    appendEvent(out, "prompt.completed",
-                {{"type", "prompt.completed"},
-                 {"result", promptResult(id_, created_, model_, output_, finish_, usage_,
-                                         json_output_)}});
+    appendEvent(
+        out, "prompt.completed",
+        {{"type", "prompt.completed"},
+         {"result", promptResult(id_, created_, model_, output_, finish_, usage_, json_output_)}});
     return out;
   }
 
@@ -87,10 +88,10 @@ class PromptStreamEncoder : public ingress::StreamEncoder {
       return out;
     }
     finished_ = true;
-    appendEvent(out, "error",
-                {{"type", "error"},
-                 {"error",
-                  {{"message", error.message}, {"type", error.type}, {"code", error.code}}}});
+    appendEvent(
+        out, "error",
+        {{"type", "error"},
+         {"error", {{"message", error.message}, {"type", error.type}, {"code", error.code}}}});
     return out;
   }
 
@@ -125,9 +126,9 @@ class PromptAdapter : public ingress::IngressAdapter {
     }
     for (const auto& [key, value] : in.items()) {
       if (key != "variables" && key != "stream") {
-        return ApiError::invalidRequest("Unknown field '" + key +
-                                            "': a prompt API takes 'variables' and 'stream'",
-                                        "unknown_parameter");
+        return ApiError::invalidRequest(
+            "Unknown field '" + key + "': a prompt API takes 'variables' and 'stream'",
+            "unknown_parameter");
       }
     }
     bool stream = false;
@@ -160,11 +161,10 @@ class PromptAdapter : public ingress::IngressAdapter {
     const Json& choice = firstChoice(completion);
     const Json* message = member(choice, "message");
     const Json* usage = given(completion, "usage");
-    body = dump(promptResult(prefixedId("prompt_", stringOr(completion, "id")),
-                             intOr(completion, "created", nowUnix()), spec_->model,
-                             message != nullptr ? stringOr(*message, "content") : "",
-                             stringOr(choice, "finish_reason"), usage != nullptr ? *usage : Json(),
-                             json_output_));
+    body = dump(promptResult(
+        prefixedId("prompt_", stringOr(completion, "id")), intOr(completion, "created", nowUnix()),
+        spec_->model, message != nullptr ? stringOr(*message, "content") : "",
+        stringOr(choice, "finish_reason"), usage != nullptr ? *usage : Json(), json_output_));
   }
 
   ingress::StreamEncoderPtr streamEncoder() override {

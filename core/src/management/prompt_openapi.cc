@@ -1,8 +1,8 @@
 // The OpenAPI 3.1 document of one prompt API, generated from its variables so it never drifts
 // from what the endpoint checks.
-#include "switchyard/management/prompt_api.h"
-
 #include <algorithm>
+
+#include "switchyard/management/prompt_api.h"
 
 namespace switchyard {
 namespace {
@@ -38,8 +38,9 @@ json variablesSchema(const PromptSpec& spec) {
     }
   }
   json schema = {{"type", "object"},
-                 {"description", "The prompt's variables; strings are inserted as they are, "
-                                 "other values as compact JSON."},
+                 {"description",
+                  "The prompt's variables; strings are inserted as they are, "
+                  "other values as compact JSON."},
                  {"properties", std::move(properties)},
                  {"additionalProperties", false}};
   if (!required.empty()) {
@@ -64,20 +65,23 @@ json promptOpenApi(const Api& api, const Service& service) {
                     {"stream",
                      {{"type", "boolean"},
                       {"default", false},
-                      {"description", "Answer as server-sent events (prompt.delta, then "
-                                      "prompt.completed with the usage)."}}}}},
+                      {"description",
+                       "Answer as server-sent events (prompt.delta, then "
+                       "prompt.completed with the usage)."}}}}},
                   {"additionalProperties", false}};
   if (any_required) {
     request["required"] = json::array({"variables"});
   }
-  const json app_key = json::array({{{"appKey", json::array()}}, {{"appKeyHeader", json::array()}}});
+  const json app_key =
+      json::array({{{"appKey", json::array()}}, {{"appKeyHeader", json::array()}}});
 
   json run = {
       {"operationId", "run"},
       {"summary", "Run the prompt"},
-      {"description", "Checks the variables against their schema, renders the template and "
-                      "runs it on model route " +
-                          spec.model + "."},
+      {"description",
+       "Checks the variables against their schema, renders the template and "
+       "runs it on model route " +
+           spec.model + "."},
       {"security", app_key},
       {"requestBody",
        {{"required", true}, {"content", {{"application/json", {{"schema", ref("RunRequest")}}}}}}},
@@ -92,8 +96,9 @@ json promptOpenApi(const Api& api, const Service& service) {
             {"text/event-stream",
              {{"schema",
                {{"type", "string"},
-                {"description", "event: prompt.delta | prompt.completed | error, each with "
-                                "one JSON data line"}}}}}}}}},
+                {"description",
+                 "event: prompt.delta | prompt.completed | error, each with "
+                 "one JSON data line"}}}}}}}}},
         {"400", errorResponse("Invalid JSON, or missing, wrong-typed or unknown variables "
                               "(code invalid_variables, naming each)")},
         {"401", errorResponse("Missing, unknown, revoked or expired app key")},
@@ -137,51 +142,49 @@ json promptOpenApi(const Api& api, const Service& service) {
            "output is valid JSON"}}},
         {"finish_reason", {{"type", json::array({"string", "null"})}}},
         {"usage", usage}}}};
-  const json error_body = {
-      {"type", "object"},
-      {"required", json::array({"message", "type", "code"})},
-      {"properties",
-       {{"message", {{"type", "string"}}},
-        {"type", {{"type", "string"}}},
-        {"code", {{"type", json::array({"string", "null"})}}}}}};
+  const json error_body = {{"type", "object"},
+                           {"required", json::array({"message", "type", "code"})},
+                           {"properties",
+                            {{"message", {{"type", "string"}}},
+                             {"type", {{"type", "string"}}},
+                             {"code", {{"type", json::array({"string", "null"})}}}}}};
 
   std::string description = api.description;
   description += (description.empty() ? "" : "\n\n");
   description += "A prompt API of Switchyard: POST the variables to " + mount +
                  " with an app key whose app is subscribed to this API.";
-  return {
-      {"openapi", "3.1.0"},
-      {"info", {{"title", api.name}, {"version", api.version}, {"description", description}}},
-      {"servers", json::array({{{"url", "/"}}})},
-      {"paths", {{mount, {{"post", run}}}, {mount + "/openapi.json", {{"get", document_op}}}}},
-      {"components",
-       {{"schemas",
-         {{"Variables", variablesSchema(spec)},
-          {"RunRequest", request},
-          {"PromptResult", result},
-          {"PromptDelta",
-           {{"type", "object"},
-            {"required", json::array({"type", "delta"})},
-            {"properties",
-             {{"type", {{"const", "prompt.delta"}}}, {"delta", {{"type", "string"}}}}}}},
-          {"PromptCompleted",
-           {{"type", "object"},
-            {"required", json::array({"type", "result"})},
-            {"properties",
-             {{"type", {{"const", "prompt.completed"}}}, {"result", ref("PromptResult")}}}}},
-          {"StreamError",
-           {{"type", "object"},
-            {"properties", {{"type", {{"const", "error"}}}, {"error", error_body}}}}},
-          {"Error",
-           {{"type", "object"},
-            {"required", json::array({"error"})},
-            {"properties", {{"error", error_body}}}}}}},
-        {"securitySchemes",
-         {{"appKey",
-           {{"type", "http"},
-            {"scheme", "bearer"},
-            {"description", "An app key (Authorization: Bearer <key>)"}}},
-          {"appKeyHeader", {{"type", "apiKey"}, {"in", "header"}, {"name", "x-api-key"}}}}}}}};
+  return {{"openapi", "3.1.0"},
+          {"info", {{"title", api.name}, {"version", api.version}, {"description", description}}},
+          {"servers", json::array({{{"url", "/"}}})},
+          {"paths", {{mount, {{"post", run}}}, {mount + "/openapi.json", {{"get", document_op}}}}},
+          {"components",
+           {{"schemas",
+             {{"Variables", variablesSchema(spec)},
+              {"RunRequest", request},
+              {"PromptResult", result},
+              {"PromptDelta",
+               {{"type", "object"},
+                {"required", json::array({"type", "delta"})},
+                {"properties",
+                 {{"type", {{"const", "prompt.delta"}}}, {"delta", {{"type", "string"}}}}}}},
+              {"PromptCompleted",
+               {{"type", "object"},
+                {"required", json::array({"type", "result"})},
+                {"properties",
+                 {{"type", {{"const", "prompt.completed"}}}, {"result", ref("PromptResult")}}}}},
+              {"StreamError",
+               {{"type", "object"},
+                {"properties", {{"type", {{"const", "error"}}}, {"error", error_body}}}}},
+              {"Error",
+               {{"type", "object"},
+                {"required", json::array({"error"})},
+                {"properties", {{"error", error_body}}}}}}},
+            {"securitySchemes",
+             {{"appKey",
+               {{"type", "http"},
+                {"scheme", "bearer"},
+                {"description", "An app key (Authorization: Bearer <key>)"}}},
+              {"appKeyHeader", {{"type", "apiKey"}, {"in", "header"}, {"name", "x-api-key"}}}}}}}};
 }
 
 }  // namespace switchyard

@@ -135,7 +135,7 @@ void AiProxy::handle(const HttpRequest& request, HttpResponseWriter& client) {
     case ManagementPlane::Route::kAnswered:
       return;
     case ManagementPlane::Route::kAi:
-      if (call.ingress) { // a prompt API: its own request and answer shapes around the chat call
+      if (call.ingress) {  // a prompt API: its own request and answer shapes around the chat call
         auto translating = call.ingress->wrap(response);
         return serveAi(call.op, request, *translating, call.ingress.get(), &call);
       }

@@ -204,10 +204,12 @@ void Gateway::start() {
   m.proxy = std::make_unique<AiProxy>([&m] { return m.currentRuntime(); }, *m.upstream, *m.records,
                                       m.draining);
   if (m.config->store.enabled) {
-    m.management = std::make_unique<ManagementPlane>(*m.config, *m.upstream, [&m](const std::string& model) {
-      RuntimeSharedPtr rt = m.currentRuntime(); // the running config: reloads add and remove routes
-      return rt != nullptr && rt->config->models.count(model) != 0;
-    });
+    m.management =
+        std::make_unique<ManagementPlane>(*m.config, *m.upstream, [&m](const std::string& model) {
+          // The running config, not the one at start: reloads add and remove routes.
+          RuntimeSharedPtr rt = m.currentRuntime();
+          return rt != nullptr && rt->config->models.count(model) != 0;
+        });
     m.proxy->setManagement(m.management.get());
   }
   AdminState state;

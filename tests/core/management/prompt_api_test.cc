@@ -98,8 +98,8 @@ TEST(PromptSpecTest, MergeKeepsWhatThePatchDoesNotChangeAndChecksTheModel) {
 TEST(PromptVariablesTest, NamesEveryMissingWrongTypedAndUnknownVariable) {
   PromptSpec spec = parsed(sentimentDoc());
   json resolved;
-  auto e = checkPromptVariables(spec, {{"max_words", "ten"}, {"colour", "red"}, {"tone", 1}},
-                                &resolved);
+  auto e =
+      checkPromptVariables(spec, {{"max_words", "ten"}, {"colour", "red"}, {"tone", 1}}, &resolved);
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->status, 400);
   EXPECT_EQ(e->type, "invalid_request_error");
@@ -116,7 +116,8 @@ TEST(PromptVariablesTest, NamesEveryMissingWrongTypedAndUnknownVariable) {
 
 TEST(PromptVariablesTest, AppliesDefaultsEnumsAndJsonSchemaIntegers) {
   json doc = sentimentDoc();
-  doc["variables"]["tone"] = {{"type", "string"}, {"enum", {"formal", "casual"}}, {"required", false}};
+  doc["variables"]["tone"] = {
+      {"type", "string"}, {"enum", {"formal", "casual"}}, {"required", false}};
   PromptSpec spec = parsed(doc);
   json resolved;
   EXPECT_FALSE(checkPromptVariables(spec, {{"text", "great"}, {"max_words", 3.0}}, &resolved));
@@ -124,8 +125,8 @@ TEST(PromptVariablesTest, AppliesDefaultsEnumsAndJsonSchemaIntegers) {
   EXPECT_TRUE(resolved["max_words"].is_number_integer());
   EXPECT_EQ(resolved.count("tone"), 0u);
 
-  auto e = checkPromptVariables(spec, {{"text", "x"}, {"tone", "angry"}, {"max_words", 2.5}},
-                                &resolved);
+  auto e =
+      checkPromptVariables(spec, {{"text", "x"}, {"tone", "angry"}, {"max_words", 2.5}}, &resolved);
   ASSERT_TRUE(e.has_value());
   EXPECT_NE(e->message.find("'tone' must be one of [\"formal\",\"casual\"]"), std::string::npos)
       << e->message;
@@ -137,12 +138,8 @@ TEST(PromptVariablesTest, AppliesDefaultsEnumsAndJsonSchemaIntegers) {
 }
 
 TEST(PromptRenderTest, InsertsStringsAsTheyAreAndOtherValuesAsCompactJson) {
-  const json resolved = {{"s", "a \"quoted\" line"},
-                         {"n", 2.5},
-                         {"i", 7},
-                         {"b", false},
-                         {"arr", {"x", 1}},
-                         {"obj", {{"k", "v"}}}};
+  const json resolved = {{"s", "a \"quoted\" line"}, {"n", 2.5},           {"i", 7}, {"b", false},
+                         {"arr", {"x", 1}},          {"obj", {{"k", "v"}}}};
   EXPECT_EQ(renderPromptText("{{s}}|{{n}}|{{ i }}|{{b}}|{{arr}}|{{obj}}|{{absent}}", resolved),
             "a \"quoted\" line|2.5|7|false|[\"x\",1]|{\"k\":\"v\"}|");
 }
@@ -165,13 +162,14 @@ TEST(PromptRenderTest, TheRequestIsTheParametersModelAndRenderedMessages) {
   json resolved;
   ASSERT_FALSE(checkPromptVariables(spec, {{"text", "I love it"}}, &resolved));
   const json request = renderPromptRequest(spec, resolved, false);
-  EXPECT_EQ(request, json({{"model", "gpt-test"},
-                           {"temperature", 0},
-                           {"max_tokens", 20},
-                           {"messages",
-                            {{{"role", "system"},
-                              {"content", "Classify the sentiment. Labels: [\"positive\",\"negative\"]."}},
-                             {{"role", "user"}, {"content", "Text: I love it\nMax words: "}}}}}));
+  EXPECT_EQ(request,
+            json({{"model", "gpt-test"},
+                  {"temperature", 0},
+                  {"max_tokens", 20},
+                  {"messages",
+                   {{{"role", "system"},
+                     {"content", "Classify the sentiment. Labels: [\"positive\",\"negative\"]."}},
+                    {{"role", "user"}, {"content", "Text: I love it\nMax words: "}}}}}));
   const json streamed = renderPromptRequest(spec, resolved, true);
   EXPECT_EQ(streamed["stream"], true);
   EXPECT_EQ(streamed["stream_options"]["include_usage"], true);
@@ -197,15 +195,16 @@ TEST(PromptAdapterTest, TranslatesTheAnswerIntoAPromptResult) {
   EXPECT_EQ(bad->code, "invalid_type");
 
   int status = 200;
-  std::string body = json{{"id", "chatcmpl-abc"},
-                          {"created", 42},
-                          {"model", "upstream-model"},
-                          {"choices",
-                           {{{"index", 0},
-                             {"message", {{"role", "assistant"}, {"content", "{\"label\":\"positive\"}"}}},
-                             {"finish_reason", "stop"}}}},
-                          {"usage", {{"prompt_tokens", 5}, {"completion_tokens", 3}, {"total_tokens", 8}}}}
-                         .dump();
+  std::string body =
+      json{{"id", "chatcmpl-abc"},
+           {"created", 42},
+           {"model", "upstream-model"},
+           {"choices",
+            {{{"index", 0},
+              {"message", {{"role", "assistant"}, {"content", "{\"label\":\"positive\"}"}}},
+              {"finish_reason", "stop"}}}},
+           {"usage", {{"prompt_tokens", 5}, {"completion_tokens", 3}, {"total_tokens", 8}}}}
+          .dump();
   adapter->answer(status, body);
   const json result = json::parse(body);
   EXPECT_EQ(status, 200);
@@ -247,7 +246,8 @@ TEST(PromptAdapterTest, StreamsDeltasThenTheWholeResultWithUsage) {
   EXPECT_EQ(completed["result"]["finish_reason"], "stop");
 
   auto failing = makePromptAdapter(spec)->streamEncoder();
-  const std::string err = failing->error(ApiError::upstream(502, "upstream_connection_reset", "broke"));
+  const std::string err =
+      failing->error(ApiError::upstream(502, "upstream_connection_reset", "broke"));
   EXPECT_EQ(err.rfind("event: error\ndata: ", 0), 0u);
   EXPECT_NE(err.find("\"code\":\"upstream_connection_reset\""), std::string::npos);
 }

@@ -91,7 +91,8 @@ TEST_F(StoreTest, EntitiesRoundTrip) {
         User{"usr_1", "admin@a", "ten_a", Role::kTenantAdmin, "pbkdf2-sha256$1$00$00", 2});
     store->insertApp(App{"app_1", "ten_b", "checkout", "d", 3});
     store->insertKey(AppKey{"key_1", "app_1", "ten_b", "default", "sy-1234", "hash1", 100, 0, 3});
-    store->insertService(Service{"svc_1", "ten_a", "llm", "ai", {"gpt-test", "embed-test"}, "", 4, nullptr});
+    store->insertService(
+        Service{"svc_1", "ten_a", "llm", "ai", {"gpt-test", "embed-test"}, "", 4, nullptr});
     Api api;
     api.id = "api_1";
     api.tenant_id = "ten_a";

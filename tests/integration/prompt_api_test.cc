@@ -197,6 +197,34 @@ TEST_F(PromptApiTest, StreamingSendsDeltasThenTheResultWithUsage) {
   EXPECT_EQ(recs.back()["usage"]["total_tokens"], 14);
 }
 
+TEST_F(PromptApiTest, ProviderFailuresReachTheCallerOpenAiShaped) {
+  start();
+  World w = world(/*publish=*/false, /*approval=*/false);
+  const std::string api = promptApi(w, "/apis/sentiment", /*publish=*/true);
+  const std::string mount = "/apis/sentiment/v1";
+  subscribe(w, api, mount);
+  const json vars = {{"text", "long"}, {"language", "English"}};
+
+  upstream_.failNext(400, json{{"error",
+                                {{"message", "too long"},
+                                 {"type", "invalid_request_error"},
+                                 {"code", "context_length_exceeded"}}}}
+                              .dump());
+  HttpResult r = run(mount, w.key, {{"variables", vars}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "context_length_exceeded") << r.body;
+
+  // A stream that breaks after it started ends with an error event, not a completed one.
+  upstream_.injectFault(Fault::resetMidStream(2));
+  r = httpStream(gateway_->port(), mount, json{{"variables", vars}, {"stream", true}}.dump(),
+                 {{"Authorization", "Bearer " + w.key}}, [](std::string_view) {});
+  EXPECT_EQ(r.status, 200);
+  const auto events = namedEvents(r.body);
+  ASSERT_FALSE(events.empty()) << r.body;
+  EXPECT_EQ(events.back().first, "error") << r.body;
+  EXPECT_EQ(events.back().second["error"]["type"], "upstream_error") << r.body;
+}
+
 TEST_F(PromptApiTest, EachPromptApiDescribesItselfInOpenApi) {
   start();
   World w = world(/*publish=*/false, /*approval=*/false);

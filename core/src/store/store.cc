@@ -378,10 +378,14 @@ int64_t unixNow() {
 Store::Store(DatabasePtr db) : db_(std::move(db)), driver_(db_->driver()) {}
 
 int Store::migrate() {
-  db_->execute(
-      "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT "
-      "NULL, "
-      "applied_at BIGINT NOT NULL)");
+  // Under the writer lock: two PostgreSQL sessions creating the same table at once would
+  // otherwise clash on the catalog even with IF NOT EXISTS.
+  db_->transaction([&] {
+    db_->execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT "
+        "NULL, "
+        "applied_at BIGINT NOT NULL)");
+  });
   int applied = 0;
   for (const auto& m : migrations()) {
     bool done = false;
@@ -670,11 +674,17 @@ void Store::insertAudit(const AuditEntry& e) {
        e.object_id, e.before.dump(), e.after.dump()});
 }
 
-StorePtr openStore(const std::string& driver, const std::string& path) {
-  if (driver != "sqlite") {
+StorePtr openStore(const std::string& driver, const std::string& location,
+                   const std::string& password) {
+  DatabasePtr db;
+  if (driver == "sqlite") {
+    db = openSqliteDatabase(location);
+  } else if (driver == "postgresql") {
+    db = openPostgresDatabase(location, password);
+  } else {
     throw StoreError("unknown store driver " + driver);
   }
-  auto store = std::make_unique<Store>(openSqliteDatabase(path));
+  auto store = std::make_unique<Store>(std::move(db));
   store->migrate();
   return store;
 }

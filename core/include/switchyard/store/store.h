@@ -230,8 +230,10 @@ class Store {
 };
 using StorePtr = std::unique_ptr<Store>;
 
-/// Opens the configured store and migrates it. @throw StoreError.
-StorePtr openStore(const std::string& driver, const std::string& path);
+/// Opens the configured store and migrates it: `driver` "sqlite" with the file's path as
+/// `location`, or "postgresql" with a conninfo or URI and its password. @throw StoreError.
+StorePtr openStore(const std::string& driver, const std::string& location,
+                   const std::string& password = "");
 
 /// A fresh random id with a readable prefix, e.g. newId("app") = "app_3f9c…" (16 hex digits).
 std::string newId(const std::string& prefix);

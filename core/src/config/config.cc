@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -10,6 +11,7 @@
 
 #include "switchyard/catalog/model_catalog.h"
 #include "switchyard/log/body_log.h"
+#include "switchyard/store/database.h"
 
 namespace switchyard {
 namespace {
@@ -232,15 +234,43 @@ static void parseStore(const json& root, const fs::path& base_dir, GatewayConfig
     return;
   }
   const json& store = objectAt(root, "store", "config");
-  rejectUnknownKeys(store, "store", {"driver", "path", "session_ttl_s"});
+  rejectUnknownKeys(store, "store", {"driver", "path", "url", "password_env", "session_ttl_s"});
   cfg.store.enabled = true;
   cfg.store.driver = stringAt(store, "driver", "store", "sqlite");
-  if (cfg.store.driver != "sqlite") {
-    fail("store.driver", "must be \"sqlite\" (the only store driver built so far)");
+  if (cfg.store.driver == "sqlite") {
+    for (const char* key : {"url", "password_env"}) {
+      if (store.contains(key)) {
+        fail(std::string("store.") + key, "belongs to the postgresql driver; sqlite takes a path");
+      }
+    }
+    cfg.store.path = store.contains("path")
+                         ? resolve(base_dir, stringAt(store, "path", "store", ""))
+                         : cfg.data_dir / "switchyard.db";
+  } else if (cfg.store.driver == "postgresql") {
+    if (store.contains("path")) {
+      fail("store.path", "belongs to the sqlite driver; postgresql takes a url");
+    }
+    cfg.store.url = stringAt(store, "url", "store", "", /*required=*/true);
+    if (std::string problem = postgresUrlProblem(cfg.store.url); !problem.empty()) {
+      fail("store.url", problem);
+    }
+    cfg.store.password_env = stringAt(store, "password_env", "store", "");
+  } else {
+    fail("store.driver", "must be \"sqlite\" or \"postgresql\"");
   }
-  cfg.store.path = store.contains("path") ? resolve(base_dir, stringAt(store, "path", "store", ""))
-                                          : cfg.data_dir / "switchyard.db";
   cfg.store.session_ttl_s = static_cast<int>(intAt(store, "session_ttl_s", "store", 12 * 3600, 60, 30 * 86400));
+}
+
+std::string storePassword(const StoreConfig& store) {
+  if (store.password_env.empty()) {
+    return "";
+  }
+  const char* password = std::getenv(store.password_env.c_str());
+  if (password == nullptr || *password == '\0') {
+    throw ConfigError("store.password_env: environment variable " + store.password_env +
+                      " is not set");
+  }
+  return password;
 }
 
 GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, const fs::path& exe_dir) {

@@ -271,12 +271,20 @@ struct ManagementPlane::Impl {
       return;
     }
     User u{newId("usr"), email, "", Role::kSystemAdmin, hashPassword(password), unixNow()};
+    bool created = false;
     store->write([&](std::vector<AuditEntry>& log) {
+      // Asked again under the writer lock: nodes sharing a store may all start at once.
+      if (store->userCount() > 0) {
+        return;
+      }
       store->insertUser(u);
       log.push_back(AuditEntry{"", 0, "bootstrap", "SWITCHYARD_ADMIN_EMAIL", "", "user.bootstrap",
                                "user", u.id, nullptr, toJson(u)});
+      created = true;
     });
-    spdlog::info("created the bootstrap system admin {}", u.email);
+    if (created) {
+      spdlog::info("created the bootstrap system admin {}", u.email);
+    }
   }
 };
 
@@ -285,22 +293,35 @@ ManagementPlane::ManagementPlane(const GatewayConfig& config, UpstreamClient& up
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.upstream = &upstream;
-  m.store = openStore(config.store.driver, config.store.path.string());
+  const std::string where = config.store.driver == "postgresql" ? postgresTarget(config.store.url)
+                                                                : config.store.path.string();
+  m.store =
+      openStore(config.store.driver,
+                config.store.driver == "postgresql" ? config.store.url : config.store.path.string(),
+                storePassword(config.store));
   m.bootstrap();
   m.admin = std::make_unique<AdminApi>(*m.store, SessionSigner(loadSessionSecret(config.data_dir)),
                                        config.store.session_ttl_s, std::move(model_routed));
   m.refresh();
-  spdlog::info("management store {} ({}, schema version {})", config.store.path.string(),
-               m.store->driver(), m.store->schemaVersion());
+  spdlog::info("management store {} ({}, schema version {})", where, m.store->driver(),
+               m.store->schemaVersion());
   m.refresher = std::thread([&m] {
     std::unique_lock lock(m.stop_mutex);
+    bool failing = false;  // an outage of a store server is logged once, not five times a second
     while (!m.stop_cv.wait_for(lock, kRefreshInterval, [&m] { return m.stopping; })) {
       lock.unlock();
       try {
         m.refresh();
+        if (failing) {
+          spdlog::info("management snapshot refresh works again");
+          failing = false;
+        }
       } catch (const std::exception& e) {
-        spdlog::error("management snapshot refresh failed, the previous one keeps serving: {}",
-                      e.what());
+        if (!failing) {
+          spdlog::error("management snapshot refresh failed, the previous one keeps serving: {}",
+                        e.what());
+          failing = true;
+        }
       }
       lock.lock();
     }

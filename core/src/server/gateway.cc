@@ -298,6 +298,9 @@ void Gateway::shutdown() {
 std::string checkConfigFile(const fs::path& config_file) {
   try {
     GatewayConfig cfg = loadConfigFile(config_file, executableDir());
+    if (cfg.store.enabled) {
+      storePassword(cfg.store);  // the variable it names must be set where the gateway runs
+    }
     char tmpl[] = "/tmp/switchyard-check-XXXXXX";
     const char* dir = ::mkdtemp(tmpl);
     if (dir == nullptr) {

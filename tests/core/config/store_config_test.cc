@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include "switchyard/config/config.h"
 
@@ -28,6 +29,54 @@ TEST(StoreConfig, PathResolvesAgainstTheConfigAndBadFieldsAreNamed) {
   }
   EXPECT_THROW(parse(R"({"store": {"session_ttl_s": 1}})"), ConfigError);
   EXPECT_THROW(parse(R"({"store": {"nope": 1}})"), ConfigError);
+}
+
+std::string errorOf(const std::string& text) {
+  try {
+    parse(text);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(StoreConfig, PostgresqlTakesAUrlAndThePasswordFromTheEnvironment) {
+  GatewayConfig c = parse(R"({"store": {"driver": "postgresql",
+      "url": "postgresql://switchyard@db.internal:5432/switchyard?sslmode=require",
+      "password_env": "SY_STORE_PW"}})");
+  EXPECT_EQ(c.store.driver, "postgresql");
+  EXPECT_EQ(c.store.url, "postgresql://switchyard@db.internal:5432/switchyard?sslmode=require");
+  EXPECT_EQ(c.store.password_env, "SY_STORE_PW");
+  ::unsetenv("SY_STORE_PW");
+  try {
+    storePassword(c.store);
+    FAIL() << "an unset password variable was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("SY_STORE_PW"), std::string::npos);
+  }
+  ::setenv("SY_STORE_PW", "s3cret-pw", 1);
+  EXPECT_EQ(storePassword(c.store), "s3cret-pw");
+  ::unsetenv("SY_STORE_PW");
+  EXPECT_EQ(parse(R"({"store": {"driver": "postgresql", "url": "host=db dbname=sy"}})").store.url,
+            "host=db dbname=sy");
+}
+
+TEST(StoreConfig, PostgresqlRefusesAnInlinePasswordAMissingUrlAndSqliteFields) {
+  for (const char* bad :
+       {R"({"store": {"driver": "postgresql", "url": "host=db password=hunter2"}})",
+        R"({"store": {"driver": "postgresql", "url": "postgresql://sy:hunter2@db/sy"}})",
+        R"({"store": {"driver": "postgresql", "url": "host=db bogus"}})"}) {
+    const std::string error = errorOf(bad);
+    EXPECT_NE(error.find("store.url"), std::string::npos) << bad << ": " << error;
+    EXPECT_EQ(error.find("hunter2"), std::string::npos) << error;
+  }
+  EXPECT_NE(errorOf(R"({"store": {"driver": "postgresql"}})").find("store.url"), std::string::npos);
+  EXPECT_NE(errorOf(R"({"store": {"driver": "postgresql", "url": "host=db", "path": "x.db"}})")
+                .find("store.path"),
+            std::string::npos);
+  EXPECT_NE(errorOf(R"({"store": {"url": "host=db"}})").find("store.url"), std::string::npos);
+  EXPECT_NE(errorOf(R"({"store": {"password_env": "X"}})").find("store.password_env"),
+            std::string::npos);
 }
 
 } // namespace

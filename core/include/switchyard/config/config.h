@@ -197,10 +197,16 @@ struct DeliveryConfig {
 /// The management store (tenants, apps, keys, APIs, subscriptions). Off unless configured.
 struct StoreConfig {
   bool enabled = false;
-  std::string driver = "sqlite";
-  std::filesystem::path path; ///< absolute after loading; default <data_dir>/switchyard.db
+  std::string driver = "sqlite";  ///< "sqlite" or "postgresql"
+  std::filesystem::path path;  ///< sqlite: absolute after loading; default <data_dir>/switchyard.db
+  std::string url;             ///< postgresql: libpq conninfo or postgresql:// URI, no password
+  std::string password_env;  ///< postgresql: the variable holding the password (never stored here)
   int session_ttl_s = 12 * 3600;
 };
+
+/// The store's password from store.password_env ("" when none is named).
+/// @throw ConfigError when the variable is named but not set.
+std::string storePassword(const StoreConfig& store);
 
 struct GatewayConfig {
   std::filesystem::path source; ///< the file it came from, if any

@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 
@@ -150,15 +152,27 @@ void PostgresCluster::stop() {
   running_ = false;
 }
 
-std::string PostgresCluster::conninfo() const {
-  return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + kDatabase + " user=" + kUser;
+std::string PostgresCluster::conninfo(const std::string& database) const {
+  return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + database + " user=" + kUser;
 }
 
-std::vector<std::vector<std::string>> PostgresCluster::query(const std::string& sql) const {
-  // CREATE DATABASE runs before kDatabase exists, so it goes to the maintenance database.
+std::string PostgresCluster::createDatabase() const {
+  std::random_device random;
+  std::string name = "sy_test_";
+  for (int i = 0; i < 4; ++i) {
+    char hex[9];
+    std::snprintf(hex, sizeof hex, "%08x", random());
+    name += hex;
+  }
+  query("CREATE DATABASE " + name);
+  return name;
+}
+
+std::vector<std::vector<std::string>> PostgresCluster::query(const std::string& sql,
+                                                             const std::string& database) const {
+  // CREATE DATABASE runs before the database exists, so it goes to the maintenance database.
   const bool maintenance = sql.rfind("CREATE DATABASE", 0) == 0;
-  const std::string info = "host=127.0.0.1 port=" + std::to_string(port_) +
-                           " dbname=" + (maintenance ? "postgres" : kDatabase) + " user=" + kUser +
+  const std::string info = conninfo(maintenance ? "postgres" : database) +
                            " password=" + password_ + " connect_timeout=10";
   std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(info.c_str()), &PQfinish);
   if (PQstatus(conn.get()) != CONNECTION_OK) {
@@ -181,6 +195,11 @@ std::vector<std::vector<std::string>> PostgresCluster::query(const std::string& 
     rows.push_back(std::move(row));
   }
   return rows;
+}
+
+PostgresCluster& sharedPostgresCluster() {
+  static PostgresCluster cluster;
+  return cluster;
 }
 
 }  // namespace switchyard::testing

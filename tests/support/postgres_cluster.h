@@ -36,12 +36,17 @@ class PostgresCluster {
 
   uint16_t port() const { return port_; }
   const std::string& password() const { return password_; }
-  /// libpq keywords for kDatabase as kUser, without the password.
-  std::string conninfo() const;
+  /// libpq keywords for `database` (kDatabase by default) as kUser, without the password.
+  std::string conninfo(const std::string& database = kDatabase) const;
 
-  /// Runs `sql` on a fresh connection and returns every row as text (NULL as "<null>").
-  /// Throws with the server's message on failure.
-  std::vector<std::vector<std::string>> query(const std::string& sql) const;
+  /// Creates an empty database with a fresh random name and returns the name, so tests
+  /// sharing one server stay independent of each other.
+  std::string createDatabase() const;
+
+  /// Runs `sql` on a fresh connection to `database` and returns every row as text (NULL as
+  /// "<null>"). Throws with the server's message on failure.
+  std::vector<std::vector<std::string>> query(const std::string& sql,
+                                              const std::string& database = kDatabase) const;
 
  private:
   std::string run(const std::string& args, const std::string& what) const;
@@ -53,5 +58,9 @@ class PostgresCluster {
   uint16_t port_ = 0;
   bool running_ = false;
 };
+
+/// The test process's one server, started on first use and stopped and removed at exit: tests
+/// share it and each takes a database of its own (createDatabase()).
+PostgresCluster& sharedPostgresCluster();
 
 }  // namespace switchyard::testing

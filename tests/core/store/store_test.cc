@@ -1,18 +1,27 @@
+// The management store on every driver: SQLite in a temp file, PostgreSQL in a fresh database
+// on the test process's private server (support/postgres_cluster.h).
 #include "switchyard/store/store.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
+
+#include "support/postgres_cluster.h"
 
 namespace switchyard {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::PostgresCluster;
+using testing::sharedPostgresCluster;
 
-class StoreTest : public ::testing::Test {
+/// A temp directory per test (the SQLite file lives there).
+class StoreDir : public ::testing::Test {
  protected:
   void SetUp() override {
     char tmpl[] = "/tmp/sy-store-XXXXXX";
@@ -27,30 +36,86 @@ class StoreTest : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(StoreTest, CreatesTheFileAndItsDirectoryOwnerOnlyOnFirstOpen) {
+/// The same tests for each driver; the parameter is the driver's name.
+class StoreTest : public StoreDir, public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    StoreDir::SetUp();
+    if (GetParam() == "postgresql") {
+      database_ = sharedPostgresCluster().createDatabase();
+    }
+  }
+  /// A new connection to this test's database, not migrated.
+  DatabasePtr connect() const {
+    if (GetParam() == "postgresql") {
+      PostgresCluster& pg = sharedPostgresCluster();
+      return openPostgresDatabase(pg.conninfo(database_), pg.password());
+    }
+    return openSqliteDatabase(dbPath());
+  }
+  /// A store on a new connection, migrated.
+  StorePtr open() const {
+    if (GetParam() == "postgresql") {
+      PostgresCluster& pg = sharedPostgresCluster();
+      return openStore("postgresql", pg.conninfo(database_), pg.password());
+    }
+    return openStore("sqlite", dbPath());
+  }
+  std::string database_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Drivers, StoreTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
+
+TEST_F(StoreDir, SqliteCreatesTheFileAndItsDirectoryOwnerOnlyOnFirstOpen) {
   auto store = openStore("sqlite", dbPath());
   EXPECT_TRUE(fs::exists(dbPath()));
-  EXPECT_EQ(store->schemaVersion(), 3);
+  EXPECT_GE(store->schemaVersion(), 1);
   const auto perms = fs::status(dbPath()).permissions();
   EXPECT_EQ(perms & (fs::perms::group_all | fs::perms::others_all), fs::perms::none);
 }
 
-TEST_F(StoreTest, MigrationsApplyOnceAndReopeningKeepsTheData) {
+TEST_P(StoreTest, MigrationsApplyOnceAndReopeningKeepsTheData) {
+  int version = 0;
   {
-    Store store(openSqliteDatabase(dbPath()));
-    EXPECT_EQ(store.migrate(), 2);  // versions 1 and 3
+    Store store(connect());
+    EXPECT_GE(store.migrate(), 1);
     EXPECT_EQ(store.migrate(), 0);
+    version = store.schemaVersion();
     store.write([&](auto&) { store.insertTenant(Tenant{"ten_1", "payments", 1}); });
   }
-  Store again(openSqliteDatabase(dbPath()));
+  Store again(connect());
   EXPECT_EQ(again.migrate(), 0);
-  EXPECT_EQ(again.schemaVersion(), 3);
+  EXPECT_EQ(again.schemaVersion(), version);
   ASSERT_EQ(again.tenants().size(), 1u);
   EXPECT_EQ(again.tenants()[0].name, "payments");
 }
 
-TEST_F(StoreTest, EveryWriteBumpsTheChangeCounterAndRecordsItsAudit) {
-  auto store = openStore("sqlite", dbPath());
+TEST_P(StoreTest, TwoNodesMigratingAtOnceApplyEachMigrationOnce) {
+  std::atomic<int> applied{0};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> nodes;
+  for (int i = 0; i < 4; ++i) {
+    nodes.emplace_back([&] {
+      try {
+        Store store(connect());
+        applied += store.migrate();
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+        ++failed;
+      }
+    });
+  }
+  for (auto& t : nodes) {
+    t.join();
+  }
+  EXPECT_EQ(failed, 0);
+  auto store = open();
+  EXPECT_EQ(applied, store->schemaVersion());
+}
+
+TEST_P(StoreTest, EveryWriteBumpsTheChangeCounterAndRecordsItsAudit) {
+  auto store = open();
   const int64_t before = store->changeSeq();
   store->write([&](std::vector<AuditEntry>& log) {
     store->insertTenant(Tenant{"ten_1", "payments", 1});
@@ -66,8 +131,8 @@ TEST_F(StoreTest, EveryWriteBumpsTheChangeCounterAndRecordsItsAudit) {
   EXPECT_EQ(audit[0].after["name"], "payments");
 }
 
-TEST_F(StoreTest, AFailedWriteLeavesNothingBehind) {
-  auto store = openStore("sqlite", dbPath());
+TEST_P(StoreTest, AFailedWriteLeavesNothingBehind) {
+  auto store = open();
   store->write([&](auto&) { store->insertTenant(Tenant{"ten_1", "payments", 1}); });
   const int64_t seq = store->changeSeq();
   EXPECT_THROW(store->write([&](std::vector<AuditEntry>& log) {
@@ -80,16 +145,24 @@ TEST_F(StoreTest, AFailedWriteLeavesNothingBehind) {
   EXPECT_EQ(store->tenants().size(), 1u);
   EXPECT_EQ(store->changeSeq(), seq);
   EXPECT_TRUE(store->audit("ten_2", 10).empty());
+  // A reference to nothing is a conflict too (foreign key), and the store goes on working.
+  EXPECT_THROW(store->write([&](auto&) {
+    store->insertApp(App{"app_1", "ten_x", "a", "", 1});
+  }),
+               StoreConflict);
+  store->write([&](auto&) { store->insertApp(App{"app_1", "ten_1", "a", "", 1}); });
+  EXPECT_EQ(store->apps("ten_1").size(), 1u);
 }
 
-TEST_F(StoreTest, EntitiesRoundTrip) {
-  auto store = openStore("sqlite", dbPath());
+TEST_P(StoreTest, EntitiesRoundTrip) {
+  auto store = open();
   store->write([&](auto&) {
     store->insertTenant(Tenant{"ten_a", "a", 1});
     store->insertTenant(Tenant{"ten_b", "b", 1});
     store->insertUser(
         User{"usr_1", "admin@a", "ten_a", Role::kTenantAdmin, "pbkdf2-sha256$1$00$00", 2});
-    store->insertApp(App{"app_1", "ten_b", "checkout", "d", 3});
+    store->insertUser(User{"usr_0", "root@x", "", Role::kSystemAdmin, "h", 2});
+    store->insertApp(App{"app_1", "ten_b", "checkout", "d 'quoted' ?", 3});
     store->insertKey(AppKey{"key_1", "app_1", "ten_b", "default", "sy-1234", "hash1", 100, 0, 3});
     store->insertService(
         Service{"svc_1", "ten_a", "llm", "ai", {"gpt-test", "embed-test"}, "", 4, nullptr});
@@ -101,11 +174,15 @@ TEST_F(StoreTest, EntitiesRoundTrip) {
     api.version = "v1";
     api.methods = {"POST"};
     api.service_id = "svc_1";
+    api.sunset_at = 4102444800;  // beyond 32 bits
     store->insertApi(api);
     store->insertSubscription(Subscription{"sub_1", "app_1", "ten_b", "api_1", "ten_a",
                                            SubscriptionState::kPending, "usr_1", "", 0, "", 5});
   });
   EXPECT_EQ(store->userByEmail("admin@a")->role, Role::kTenantAdmin);
+  EXPECT_EQ(store->userByEmail("root@x")->tenant_id, "");  // NULL reads back as empty
+  EXPECT_EQ(store->userCount(), 2);
+  EXPECT_EQ(store->app("app_1")->description, "d 'quoted' ?");
   EXPECT_EQ(store->service("svc_1")->models, (std::vector<std::string>{"gpt-test", "embed-test"}));
   EXPECT_TRUE(store->service("svc_1")->prompt.is_null());
   // A prompt service keeps its spec as one document.
@@ -120,6 +197,8 @@ TEST_F(StoreTest, EntitiesRoundTrip) {
   EXPECT_EQ(store->service("svc_2")->prompt["parameters"]["temperature"], 0);
   EXPECT_EQ(store->api("api_1")->mount(), "/apis/support/v1");
   EXPECT_EQ(store->api("api_1")->state, ApiState::kDraft);
+  EXPECT_EQ(store->api("api_1")->sunset_at, 4102444800);
+  EXPECT_EQ(store->apisUsingService("svc_1"), 1);
   // A subscription shows on both sides and nowhere else.
   EXPECT_EQ(store->subscriptions("ten_a").size(), 1u);
   EXPECT_EQ(store->subscriptions("ten_b").size(), 1u);
@@ -137,6 +216,117 @@ TEST_F(StoreTest, EntitiesRoundTrip) {
   store->write([&](auto&) { store->deleteApp("app_1"); });
   EXPECT_FALSE(store->key("key_1"));
   EXPECT_FALSE(store->subscription("sub_1"));
+}
+
+// Two gateways share one database: a write that reads before it writes (the next tenant's
+// name from the count) must never interleave with another node's, or names would clash.
+TEST_P(StoreTest, WritersOnSeparateConnectionsExcludeEachOther) {
+  open();
+  constexpr int kNodes = 3;
+  constexpr int kWrites = 15;
+  std::atomic<int> errors{0};
+  std::vector<std::thread> nodes;
+  for (int n = 0; n < kNodes; ++n) {
+    nodes.emplace_back([&] {
+      Store store(connect());
+      for (int i = 0; i < kWrites; ++i) {
+        try {
+          store.write([&](std::vector<AuditEntry>& log) {
+            const auto count = store.tenants().size();
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            const std::string id = newId("ten");
+            store.insertTenant(Tenant{id, "t" + std::to_string(count), 1});
+            log.push_back(
+                AuditEntry{"", 0, "u", "e", id, "tenant.create", "tenant", id, nullptr, nullptr});
+          });
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << e.what();
+          ++errors;
+        }
+      }
+    });
+  }
+  for (auto& t : nodes) {
+    t.join();
+  }
+  EXPECT_EQ(errors, 0);
+  auto store = open();
+  EXPECT_EQ(store->tenants().size(), size_t{kNodes * kWrites});
+  EXPECT_EQ(store->changeSeq(), kNodes * kWrites);
+  EXPECT_EQ(store->audit("", 1000).size(), size_t{kNodes * kWrites});
+}
+
+TEST(PostgresStore, PlaceholdersAreNumberedOutsideQuotesAndComments) {
+  EXPECT_EQ(postgresPlaceholders("SELECT a FROM t WHERE b = ? AND c = ?"),
+            "SELECT a FROM t WHERE b = $1 AND c = $2");
+  EXPECT_EQ(postgresPlaceholders("SELECT '?', \"a?\" FROM t -- what?\nWHERE x = ? /* ? */"),
+            "SELECT '?', \"a?\" FROM t -- what?\nWHERE x = $1 /* ? */");
+  EXPECT_EQ(postgresPlaceholders("SELECT 'it''s ?' WHERE y = ?"), "SELECT 'it''s ?' WHERE y = $1");
+  EXPECT_EQ(postgresPlaceholders("INSERT INTO t VALUES (?, ?, ?)"),
+            "INSERT INTO t VALUES ($1, $2, $3)");
+}
+
+TEST(PostgresStore, UrlsWithAPasswordOrUnparsableAreRefused) {
+  EXPECT_EQ(postgresUrlProblem("host=db.internal dbname=sy user=sy"), "");
+  EXPECT_EQ(postgresUrlProblem("postgresql://sy@db.internal:5433/sy?sslmode=require"), "");
+  EXPECT_NE(postgresUrlProblem("host=db password=hunter2"), "");
+  EXPECT_NE(postgresUrlProblem("postgresql://sy:hunter2@db/sy"), "");
+  EXPECT_NE(postgresUrlProblem("host=db nonsense"), "");
+  EXPECT_NE(postgresUrlProblem(""), "");
+  EXPECT_EQ(postgresTarget("postgresql://sy@db.internal:5433/store"), "sy@db.internal:5433/store");
+  EXPECT_EQ(postgresTarget("host=10.0.0.5 dbname=store"), "10.0.0.5:5432/store");
+}
+
+TEST(PostgresStore, AWrongPasswordNamesTheServerButNeverThePassword) {
+  PostgresCluster& pg = sharedPostgresCluster();
+  try {
+    openStore("postgresql", pg.conninfo(), "not-the-password-7c1d");
+    FAIL() << "connected with a wrong password";
+  } catch (const StoreError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("127.0.0.1:" + std::to_string(pg.port()) + "/switchyard"),
+              std::string::npos)
+        << what;
+    EXPECT_EQ(what.find("not-the-password-7c1d"), std::string::npos) << what;
+  }
+}
+
+// The server drops the store's connection (a restart, an operator's pg_terminate_backend):
+// the next call opens a new one by itself instead of failing forever.
+TEST(PostgresStore, ADroppedConnectionIsReopenedAndARestartedServerIsUsedAgain) {
+  PostgresCluster& pg = sharedPostgresCluster();
+  const std::string db = pg.createDatabase();
+  auto store = openStore("postgresql", pg.conninfo(db), pg.password());
+  store->write([&](auto&) { store->insertTenant(Tenant{"ten_1", "payments", 1}); });
+
+  pg.query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+      "'switchyard' AND datname = '" +
+      db + "'");
+  EXPECT_EQ(store->tenants().size(), 1u);
+  store->write([&](auto&) { store->insertTenant(Tenant{"ten_2", "search", 1}); });
+
+  pg.stop();
+  EXPECT_THROW(store->changeSeq(), StoreError);
+  EXPECT_THROW(store->write([&](auto&) {
+    store->insertTenant(Tenant{"ten_3", "x", 1});
+  }),
+               StoreError);
+  pg.start();
+  EXPECT_EQ(store->tenants().size(), 2u);
+  store->write([&](auto&) { store->insertTenant(Tenant{"ten_3", "x", 1}); });
+  EXPECT_EQ(store->tenants().size(), 3u);
+}
+
+TEST(PostgresStore, TheServerRestartingWhileIdleCostsNoCall) {
+  PostgresCluster& pg = sharedPostgresCluster();
+  auto store = openStore("postgresql", pg.conninfo(pg.createDatabase()), pg.password());
+  const int64_t seq = store->changeSeq();
+  pg.stop();
+  pg.start();
+  EXPECT_EQ(store->changeSeq(), seq);
+  store->write([&](auto&) { store->insertTenant(Tenant{"ten_1", "payments", 1}); });
+  EXPECT_EQ(store->changeSeq(), seq + 1);
 }
 
 }  // namespace

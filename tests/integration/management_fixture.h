@@ -1,17 +1,22 @@
 // The management test fixture: a real gateway with a store (SQLite by default;
-// SWITCHYARD_TEST_STORE=postgresql selects PostgreSQL where the driver exists), driven through
-// /admin/v1 on its admin port, calling the mock upstream through managed APIs on its data port.
-// Every management-family test file builds on it, so each runs on every store driver.
+// SWITCHYARD_TEST_STORE=postgresql selects PostgreSQL: one private server per test process,
+// a fresh database per test), driven through /admin/v1 on its admin port, calling the mock
+// upstream through managed APIs on its data port. Every management-family test file builds on
+// it, so each runs on every store driver.
 #pragma once
 
 #include <stdlib.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <thread>
 
 #include "gateway_fixture.h"
+#include "postgres_cluster.h"
 
 namespace switchyard::testing {
 
@@ -19,6 +24,7 @@ using Clock = std::chrono::steady_clock;
 
 inline constexpr const char* kRootEmail = "root@example.com";
 inline constexpr const char* kRootPassword = "root-password-5b1e";
+inline constexpr const char* kStorePasswordEnv = "SY_TEST_STORE_PASSWORD";
 
 class ManagementTest : public GatewayTest {
  protected:
@@ -38,15 +44,53 @@ class ManagementTest : public GatewayTest {
     c["store"] = storeBlock();
     return c;
   }
-  /// The `store` config block for the driver under test: SWITCHYARD_TEST_STORE picks it
-  /// ("sqlite", the default, keeps the file under the test's data_dir).
-  json storeBlock() const {
+  /// The store driver under test: SWITCHYARD_TEST_STORE, "sqlite" when unset.
+  static std::string storeDriver() {
     const char* driver = ::getenv("SWITCHYARD_TEST_STORE");
-    if (driver == nullptr || std::string(driver).empty() || std::string(driver) == "sqlite") {
+    return driver == nullptr || *driver == '\0' ? "sqlite" : driver;
+  }
+  /// The `store` config block for the driver under test ("sqlite" keeps the file under the
+  /// test's data_dir; "postgresql" uses this test's own database on the process's server).
+  json storeBlock() const {
+    const std::string driver = storeDriver();
+    if (driver == "sqlite") {
       return json::object();
+    }
+    if (driver == "postgresql") {
+      PostgresCluster& pg = sharedPostgresCluster();
+      if (pg_database_.empty()) {
+        pg_database_ = pg.createDatabase();
+      }
+      ::setenv(kStorePasswordEnv, pg.password().c_str(), 1);
+      return {{"driver", "postgresql"},
+              {"url", pg.conninfo(pg_database_)},
+              {"password_env", kStorePasswordEnv}};
     }
     ADD_FAILURE() << "SWITCHYARD_TEST_STORE=" << driver << " is not a store driver the tests know";
     return json::object();
+  }
+  /// The PostgreSQL server under test, or nullptr on another driver.
+  PostgresCluster* postgres() const {
+    return storeDriver() == "postgresql" ? &sharedPostgresCluster() : nullptr;
+  }
+  /// Everything the gateway keeps at rest, as text: the files under its data_dir and, on
+  /// PostgreSQL, every row of every table of its database.
+  std::string storedState() const {
+    std::string out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir_ / "data", ec)) {
+      std::ifstream in(e.path(), std::ios::binary);
+      out += std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    if (PostgresCluster* pg = postgres(); pg != nullptr && !pg_database_.empty()) {
+      for (const auto& table :
+           pg->query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'", pg_database_)) {
+        for (const auto& row : pg->query("SELECT t::text FROM " + table[0] + " t", pg_database_)) {
+          out += row[0] + "\n";
+        }
+      }
+    }
+    return out;
   }
   void start() { startGateway(managedConfig()); }
   void restart() {
@@ -97,6 +141,8 @@ class ManagementTest : public GatewayTest {
     }
     return std::nullopt;
   }
+
+  mutable std::string pg_database_;  // this test's database, made on first use
 
   /// Two tenants, each with an admin; A owns an AI service and an API needing approval; B owns
   /// an app with a key.

@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 // Every node signs sessions with the same secret, as docs/admin.md asks of a cluster.
 constexpr const char* kSharedSecret = "shared-session-secret-0123456789abcdef";
 
-class StoreSharingTest : public ManagementTest {
+class ManagementStoreSharingTest : public ManagementTest {
  protected:
   void TearDown() override {
     if (second_) {
@@ -61,7 +61,7 @@ class StoreSharingTest : public ManagementTest {
   std::unique_ptr<Gateway> second_;
 };
 
-TEST_F(StoreSharingTest, TwoGatewaysOnOneStoreSeeEachOthersAdminChangesWithinASecond) {
+TEST_F(ManagementStoreSharingTest, TwoGatewaysOnOneStoreSeeEachOthersAdminChangesWithinASecond) {
   ::setenv("SWITCHYARD_SESSION_SECRET", kSharedSecret, 1);
   startGateway(sharedConfig());
   World w = world();
@@ -90,7 +90,8 @@ TEST_F(StoreSharingTest, TwoGatewaysOnOneStoreSeeEachOthersAdminChangesWithinASe
   // Nominally one refresh interval (200 ms); the margin is for a loaded machine.
   EXPECT_LT(took->count(), 2000) << "approval reached the other node after " << took->count()
                                  << " ms";
-  EXPECT_EQ(chatOn(*gateway_, w.mount, w.key).status, 200);
+  // The deciding node refreshes on its own clock, like any other.
+  EXPECT_TRUE(within([&] { return chatOn(*gateway_, w.mount, w.key).status == 200; }));
 
   // Revoked on the second node: refused by the first within a second.
   HttpResult revoke =
@@ -119,7 +120,8 @@ TEST_F(StoreSharingTest, TwoGatewaysOnOneStoreSeeEachOthersAdminChangesWithinASe
   EXPECT_EQ(roots, 1);
 }
 
-TEST_F(StoreSharingTest, AStoreServerRestartLeavesTheDataPlaneServingAndAdminCallsWorkAfter) {
+TEST_F(ManagementStoreSharingTest,
+       AStoreServerRestartLeavesTheDataPlaneServingAndAdminCallsWorkAfter) {
   PostgresCluster* pg = postgres();
   if (pg == nullptr) {
     GTEST_SKIP() << "the " << storeDriver() << " store has no server to restart";

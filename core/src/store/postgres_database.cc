@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string_view>
+#include <utility>
 
 #include "switchyard/store/database.h"
 
@@ -39,11 +40,21 @@ struct ConnDeleter {
 };
 using Connection = std::unique_ptr<PGconn, ConnDeleter>;
 
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) {
-    s.pop_back();
+/// libpq's message on one line: it spreads a hint over several, which splits a log line.
+std::string trimmed(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\n' || c == '\r' || c == '\t') {
+      c = ' ';
+    }
+    if (c != ' ' || (!out.empty() && out.back() != ' ')) {
+      out += c;
+    }
   }
-  return s;
+  while (!out.empty() && out.back() == ' ') {
+    out.pop_back();
+  }
+  return out;
 }
 
 bool integral(std::string_view s) {
@@ -161,9 +172,23 @@ class PostgresDatabase : public Database {
     conn_.reset();
     // Our defaults come first, the operator's url after them (it may override any), the
     // password last: libpq keeps the last value of a repeated keyword.
-    std::vector<const char*> keys = {"connect_timeout", "application_name", "keepalives",
-                                     "keepalives_idle", "dbname"};
-    std::vector<const char*> values = {"10", "switchyard", "1", "30", url_.c_str()};
+    // A server that vanished without a word (a dead host, a cut network) is given up on in
+    // about a minute rather than the kernel's two hours, and a statement stuck behind a lock
+    // ends in one: admin calls answer an error instead of hanging on the store's mutex.
+    static constexpr std::pair<const char*, const char*> kDefaults[] = {
+        {"connect_timeout", "10"},     {"application_name", "switchyard"},
+        {"keepalives", "1"},           {"keepalives_idle", "30"},
+        {"keepalives_interval", "10"}, {"keepalives_count", "3"},
+        {"tcp_user_timeout", "60000"}, {"options", "-c statement_timeout=60000"},
+    };
+    std::vector<const char*> keys;
+    std::vector<const char*> values;
+    for (const auto& [key, value] : kDefaults) {
+      keys.push_back(key);
+      values.push_back(value);
+    }
+    keys.push_back("dbname");
+    values.push_back(url_.c_str());
     if (!password_.empty()) {
       keys.push_back("password");
       values.push_back(password_.c_str());

@@ -291,6 +291,18 @@ TEST(PostgresStore, AWrongPasswordNamesTheServerButNeverThePassword) {
   }
 }
 
+TEST(PostgresStore, TheUrlOverridesTheDriversConnectionDefaults) {
+  PostgresCluster& pg = sharedPostgresCluster();
+  auto plain = openPostgresDatabase(pg.conninfo(), pg.password());
+  EXPECT_EQ(sqlText(plain->query("SHOW statement_timeout")[0][0]), "1min");
+  EXPECT_EQ(sqlText(plain->query("SHOW application_name")[0][0]), "switchyard");
+  auto tuned = openPostgresDatabase(
+      pg.conninfo() + " application_name=node-7 options='-c statement_timeout=5000'",
+      pg.password());
+  EXPECT_EQ(sqlText(tuned->query("SHOW statement_timeout")[0][0]), "5s");
+  EXPECT_EQ(sqlText(tuned->query("SHOW application_name")[0][0]), "node-7");
+}
+
 // The server drops the store's connection (a restart, an operator's pg_terminate_backend):
 // the next call opens a new one by itself instead of failing forever.
 TEST(PostgresStore, ADroppedConnectionIsReopenedAndARestartedServerIsUsedAgain) {

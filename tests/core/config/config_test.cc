@@ -2,19 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include "parse_config.h"
+
 namespace switchyard {
 namespace {
 
-GatewayConfig parse(const std::string& text) { return parseConfig(text, "/etc/sy", "/opt/sy/bin"); }
-
-std::string errorOf(const std::string& text) {
-  try {
-    parse(text);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+using config_testing::errorOf;
+using config_testing::parse;
 
 TEST(Config, DefaultsAreUsable) {
   GatewayConfig c = parse("{}");

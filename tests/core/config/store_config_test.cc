@@ -1,12 +1,14 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include "parse_config.h"
 #include "switchyard/config/config.h"
 
 namespace switchyard {
 namespace {
 
-GatewayConfig parse(const std::string& text) { return parseConfig(text, "/etc/sy", "/opt/sy/bin"); }
+using config_testing::errorOf;
+using config_testing::parse;
 
 TEST(StoreConfig, OffUnlessConfigured) { EXPECT_FALSE(parse("{}").store.enabled); }
 
@@ -29,15 +31,6 @@ TEST(StoreConfig, PathResolvesAgainstTheConfigAndBadFieldsAreNamed) {
   }
   EXPECT_THROW(parse(R"({"store": {"session_ttl_s": 1}})"), ConfigError);
   EXPECT_THROW(parse(R"({"store": {"nope": 1}})"), ConfigError);
-}
-
-std::string errorOf(const std::string& text) {
-  try {
-    parse(text);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(StoreConfig, PostgresqlTakesAUrlAndThePasswordFromTheEnvironment) {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -64,6 +65,27 @@ class StoreTest : public StoreDir, public ::testing::WithParamInterface<std::str
   std::string database_;
 };
 
+/// Runs `body` on `threads` threads at once, as that many gateway nodes would.
+/// @return how many of them threw (each one is reported as a failure).
+int concurrently(int threads, const std::function<void()>& body) {
+  std::atomic<int> failed{0};
+  std::vector<std::thread> nodes;
+  for (int i = 0; i < threads; ++i) {
+    nodes.emplace_back([&] {
+      try {
+        body();
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+        ++failed;
+      }
+    });
+  }
+  for (auto& t : nodes) {
+    t.join();
+  }
+  return failed;
+}
+
 INSTANTIATE_TEST_SUITE_P(Drivers, StoreTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 
@@ -93,23 +115,7 @@ TEST_P(StoreTest, MigrationsApplyOnceAndReopeningKeepsTheData) {
 
 TEST_P(StoreTest, TwoNodesMigratingAtOnceApplyEachMigrationOnce) {
   std::atomic<int> applied{0};
-  std::atomic<int> failed{0};
-  std::vector<std::thread> nodes;
-  for (int i = 0; i < 4; ++i) {
-    nodes.emplace_back([&] {
-      try {
-        Store store(connect());
-        applied += store.migrate();
-      } catch (const std::exception& e) {
-        ADD_FAILURE() << e.what();
-        ++failed;
-      }
-    });
-  }
-  for (auto& t : nodes) {
-    t.join();
-  }
-  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(concurrently(4, [&] { applied += Store(connect()).migrate(); }), 0);
   auto store = open();
   EXPECT_EQ(applied, store->schemaVersion());
 }
@@ -224,32 +230,20 @@ TEST_P(StoreTest, WritersOnSeparateConnectionsExcludeEachOther) {
   open();
   constexpr int kNodes = 3;
   constexpr int kWrites = 15;
-  std::atomic<int> errors{0};
-  std::vector<std::thread> nodes;
-  for (int n = 0; n < kNodes; ++n) {
-    nodes.emplace_back([&] {
-      Store store(connect());
-      for (int i = 0; i < kWrites; ++i) {
-        try {
-          store.write([&](std::vector<AuditEntry>& log) {
-            const auto count = store.tenants().size();
-            std::this_thread::sleep_for(std::chrono::milliseconds(2));
-            const std::string id = newId("ten");
-            store.insertTenant(Tenant{id, "t" + std::to_string(count), 1});
-            log.push_back(
-                AuditEntry{"", 0, "u", "e", id, "tenant.create", "tenant", id, nullptr, nullptr});
-          });
-        } catch (const std::exception& e) {
-          ADD_FAILURE() << e.what();
-          ++errors;
-        }
-      }
-    });
-  }
-  for (auto& t : nodes) {
-    t.join();
-  }
-  EXPECT_EQ(errors, 0);
+  const int failed = concurrently(kNodes, [&] {
+    Store store(connect());
+    for (int i = 0; i < kWrites; ++i) {
+      store.write([&](std::vector<AuditEntry>& log) {
+        const auto count = store.tenants().size();
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        const std::string id = newId("ten");
+        store.insertTenant(Tenant{id, "t" + std::to_string(count), 1});
+        log.push_back(
+            AuditEntry{"", 0, "u", "e", id, "tenant.create", "tenant", id, nullptr, nullptr});
+      });
+    }
+  });
+  EXPECT_EQ(failed, 0);
   auto store = open();
   EXPECT_EQ(store->tenants().size(), size_t{kNodes * kWrites});
   EXPECT_EQ(store->changeSeq(), kNodes * kWrites);

@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ccache pkg-config git python3 curl ca-certificates
   libpoco-dev nlohmann-json3-dev libboost-dev libboost-filesystem-dev libspdlog-dev
   libgtest-dev libgmock-dev libssl-dev
-  libpq-dev postgresql # the postgres log sink (libpq) and its tests' private server
+  libpq-dev postgresql # the PostgreSQL store and postgres log sink (libpq); their tests' private server
   libsqlite3-dev
   libre2-dev # redaction patterns in logged bodies (linear time, no stack blow-up)
 )

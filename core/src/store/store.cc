@@ -75,6 +75,11 @@ const std::vector<Migration>& migrations() {
            // The whole spec as one JSON document: it is read and written as a unit.
            "ALTER TABLE services ADD COLUMN prompt TEXT NOT NULL DEFAULT ''",
        }},
+      {5,
+       "owner-attached OpenAPI documents of APIs",
+       {
+           "ALTER TABLE apis ADD COLUMN openapi TEXT NOT NULL DEFAULT ''",
+       }},
   };
   return kMigrations;
 }
@@ -143,7 +148,7 @@ std::string promptText(const Service& s) {
 
 const char* kApiCols =
     "id, tenant_id, name, description, path, version, methods, service_id, visibility, "
-    "approval_required, state, deprecated_at, sunset_at, created_at, updated_at";
+    "approval_required, state, deprecated_at, sunset_at, created_at, updated_at, openapi";
 ApiState apiStateOf(const std::string& s) {
   return s == "published"    ? ApiState::kPublished
          : s == "deprecated" ? ApiState::kDeprecated
@@ -167,6 +172,7 @@ Api apiOf(const SqlRow& r) {
   a.sunset_at = sqlInt(r[12]);
   a.created_at = sqlInt(r[13]);
   a.updated_at = sqlInt(r[14]);
+  a.openapi = sqlText(r[15]);
   return a;
 }
 
@@ -326,7 +332,8 @@ json toJson(const Api& a) {
           {"deprecated_at", a.deprecated_at == 0 ? json() : json(a.deprecated_at)},
           {"sunset_at", a.sunset_at == 0 ? json() : json(a.sunset_at)},
           {"created_at", a.created_at},
-          {"updated_at", a.updated_at}};
+          {"updated_at", a.updated_at},
+          {"has_openapi", !a.openapi.empty()}};
 }
 
 json toJson(const Subscription& s) {
@@ -561,10 +568,11 @@ int64_t Store::apisUsingService(const std::string& service_id) {
 
 void Store::insertApi(const Api& a) {
   db_->execute("INSERT INTO apis (" + std::string(kApiCols) +
-                   ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                {a.id, a.tenant_id, a.name, a.description, a.path, a.version, listText(a.methods),
                 a.service_id, a.visibility, int64_t{a.approval_required ? 1 : 0},
-                apiStateName(a.state), a.deprecated_at, a.sunset_at, a.created_at, a.updated_at});
+                apiStateName(a.state), a.deprecated_at, a.sunset_at, a.created_at, a.updated_at,
+                a.openapi});
 }
 std::optional<Api> Store::api(const std::string& id) {
   return one<Api>(db_->query(select(kApiCols, "apis", "WHERE id = ?"), {id}), apiOf);
@@ -582,11 +590,11 @@ void Store::updateApi(const Api& a) {
       "UPDATE apis SET name = ?, description = ?, path = ?, version = ?, methods = ?, service_id = "
       "?, "
       "visibility = ?, approval_required = ?, state = ?, deprecated_at = ?, sunset_at = ?, "
-      "updated_at = ? "
+      "updated_at = ?, openapi = ? "
       "WHERE id = ?",
       {a.name, a.description, a.path, a.version, listText(a.methods), a.service_id, a.visibility,
        int64_t{a.approval_required ? 1 : 0}, apiStateName(a.state), a.deprecated_at, a.sunset_at,
-       a.updated_at, a.id});
+       a.updated_at, a.openapi, a.id});
 }
 void Store::deleteApi(const std::string& id) {
   db_->execute("DELETE FROM subscriptions WHERE api_id = ?", {id});

@@ -339,3 +339,34 @@ TEST(PostgresStore, TheServerRestartingWhileIdleCostsNoCall) {
 
 }  // namespace
 }  // namespace switchyard
+
+namespace switchyard {
+namespace {
+
+TEST_P(StoreTest, AnApiKeepsItsOwnersOpenApiDocument) {
+  auto store = open();
+  Api api;
+  api.id = "api_1";
+  api.tenant_id = "ten_a";
+  api.name = "orders";
+  api.path = "/apis/orders";
+  api.version = "v1";
+  api.methods = {"GET"};
+  api.service_id = "svc_1";
+  store->write([&](auto&) {
+    store->insertTenant(Tenant{"ten_a", "a", 1});
+    store->insertService(Service{"svc_1", "ten_a", "orders", "rest", {}, "http://orders", 1});
+    store->insertApi(api);
+  });
+  EXPECT_EQ(store->api("api_1")->openapi, "");
+  EXPECT_EQ(toJson(*store->api("api_1"))["has_openapi"], false);
+  api.openapi = R"({"openapi":"3.1.0","info":{"title":"Orders","version":"1"},"paths":{}})";
+  store->write([&](auto&) { store->updateApi(api); });
+  EXPECT_EQ(store->api("api_1")->openapi, api.openapi);
+  EXPECT_EQ(toJson(*store->api("api_1"))["has_openapi"], true);
+  // The document is not part of the JSON the admin API lists (nor of audit entries).
+  EXPECT_FALSE(toJson(*store->api("api_1")).contains("openapi"));
+}
+
+}  // namespace
+}  // namespace switchyard

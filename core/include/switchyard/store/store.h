@@ -89,6 +89,7 @@ struct Api {
   int64_t sunset_at = 0;  ///< 0: none announced
   int64_t created_at = 0;
   int64_t updated_at = 0;
+  std::string openapi;  ///< the owner's OpenAPI document (JSON text) for a REST API; "" when none
   std::string mount() const { return path + "/" + version; }
 };
 

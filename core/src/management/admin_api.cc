@@ -7,6 +7,7 @@
 #include <set>
 
 #include "admin_kit.h"
+#include "api_documents.h"
 #include "switchyard/management/prompt_api.h"
 
 namespace switchyard {
@@ -446,6 +447,7 @@ void AdminApi::handle(const HttpRequest& request, HttpResponseWriter& response) 
               "instead",
               "api_not_draft");
         }
+        a.openapi = ownerDocumentOf(body, a, store_);
         return a;
       };
       if (is({"apis"}, "GET")) {
@@ -537,10 +539,7 @@ void AdminApi::handle(const HttpRequest& request, HttpResponseWriter& response) 
     }
 
     // ---- the catalog: published APIs, across tenants
-    auto inCatalog = [&](const Api& a) {
-      return (a.state == ApiState::kPublished || a.state == ApiState::kDeprecated) &&
-             (a.visibility == "public" || actor.reaches(a.tenant_id));
-    };
+    auto inCatalog = [&](const Api& a) { return catalogShows(actor, a); };
     auto catalogEntry = [&](const Api& a) {
       auto t = store_.tenant(a.tenant_id);
       return json{{"id", a.id},
@@ -552,7 +551,8 @@ void AdminApi::handle(const HttpRequest& request, HttpResponseWriter& response) 
                   {"methods", a.methods},
                   {"state", apiStateName(a.state)},
                   {"approval_required", a.approval_required},
-                  {"sunset_at", a.sunset_at == 0 ? json() : json(a.sunset_at)}};
+                  {"sunset_at", a.sunset_at == 0 ? json() : json(a.sunset_at)},
+                  {"openapi_url", catalogDocumentUrl(a.id)}};
     };
     if (is({"catalog"}, "GET")) {
       json data = json::array();

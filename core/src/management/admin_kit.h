@@ -69,6 +69,13 @@ class Body {
     }
   }
   bool has(const char* k) const { return j_.contains(k) && !j_[k].is_null(); }
+  /// Present, even as null (null can mean "remove it").
+  bool present(const char* k) const { return j_.contains(k); }
+  /// A field as sent (null when absent), for values that are JSON themselves.
+  const json& raw(const char* k) const {
+    static const json kNull;
+    return j_.contains(k) ? j_[k] : kNull;
+  }
   std::string str(const char* k, bool required = false, const std::string& fallback = "") const {
     if (!has(k)) {
       if (required) {
@@ -193,6 +200,18 @@ json listOf(const std::vector<T>& items, Keep keep) {
     }
   }
   return out;
+}
+
+/// The catalog's rule: published and deprecated APIs, every tenant's public ones and the
+/// actor's own private ones.
+inline bool catalogShows(const Actor& actor, const Api& a) {
+  return (a.state == ApiState::kPublished || a.state == ApiState::kDeprecated) &&
+         (a.visibility == "public" || actor.reaches(a.tenant_id));
+}
+
+/// Where a catalog entry's OpenAPI document is served (on the admin port).
+inline std::string catalogDocumentUrl(const std::string& api_id) {
+  return "/admin/v1/catalog/" + api_id + "/openapi";
 }
 
 /// The path segments are `pattern` ("*" matches any one segment) and the method is `m`.

@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <ctime>
@@ -13,6 +14,7 @@
 #include <unordered_map>
 
 #include "admin_api.h"
+#include "api_documents.h"
 #include "switchyard/management/credentials.h"
 #include "switchyard/management/prompt_api.h"
 
@@ -231,6 +233,29 @@ struct ManagementPlane::Impl {
   UpstreamClient* upstream = nullptr;
   StorePtr store;
   std::unique_ptr<AdminApi> admin;
+  std::string data_host;  ///< the data port's configured listen address
+  std::atomic<uint16_t> data_port{0};
+
+  /// The data port's URL for documents, as the admin request's client would reach it: the
+  /// listen address, or for a wildcard one the host the client used for the admin port.
+  std::string gatewayUrl(const HttpRequest& request) const {
+    std::string host = data_host;
+    if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]") {
+      host = std::string(request.header("host"));
+      if (!host.empty() && host.front() == '[') {
+        host = host.substr(0, host.find(']') + 1);  // "[::1]:8081"
+      } else if (std::count(host.begin(), host.end(), ':') == 1) {
+        host.resize(host.find(':'));  // "gw.example.com:8081"
+      }
+      if (host.empty()) {
+        host = "127.0.0.1";
+      }
+    }
+    if (host.find(':') != std::string::npos && host.front() != '[') {
+      host = "[" + host + "]";
+    }
+    return "http://" + host + ":" + std::to_string(data_port.load());
+  }
 
   mutable std::mutex view_mutex;
   ViewPtr view = std::make_shared<View>();
@@ -302,6 +327,9 @@ ManagementPlane::ManagementPlane(const GatewayConfig& config, UpstreamClient& up
   m.bootstrap();
   m.admin = std::make_unique<AdminApi>(*m.store, SessionSigner(loadSessionSecret(config.data_dir)),
                                        config.store.session_ttl_s, std::move(model_routed));
+  m.data_host = config.server.listen.host;
+  m.data_port = config.server.listen.port;
+  m.admin->addFamily(apiDocumentFamily([&m](const HttpRequest& r) { return m.gatewayUrl(r); }));
   m.refresh();
   spdlog::info("management store {} ({}, schema version {})", where, m.store->driver(),
                m.store->schemaVersion());
@@ -350,8 +378,17 @@ bool ManagementPlane::handleAdmin(const HttpRequest& request, HttpResponseWriter
   if (request.path != "/admin/v1" && request.path.rfind("/admin/v1/", 0) != 0) {
     return false;
   }
+  // Documentation, readable before signing in.
+  if (request.path == "/admin/v1/openapi.json" && request.method == "GET") {
+    response.send(200, "application/json", adminOpenApi().dump());
+    return true;
+  }
   impl_->admin->handle(request, response);
   return true;
+}
+
+void ManagementPlane::setDataPort(uint16_t port) {
+  impl_->data_port = port;
 }
 
 ManagementPlane::Route ManagementPlane::route(const HttpRequest& request,

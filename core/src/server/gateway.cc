@@ -249,6 +249,9 @@ void Gateway::start() {
   m.data_server = std::make_unique<HttpServer>(data, *m.proxy);
   m.admin_server = std::make_unique<HttpServer>(admin, *m.admin);
   m.data_server->start();
+  if (m.management) {
+    m.management->setDataPort(m.data_server->port());
+  }
   m.admin_server->start();
   m.watcher = std::thread([&m] { m.watch(); });
   spdlog::info("switchyard listening on {}:{} (admin {}:{}), {} providers, {} models, {} plugins",

@@ -55,6 +55,9 @@ class ManagementPlane {
   /// Data plane: never throws, never touches the store (reads the snapshot only).
   Route route(const HttpRequest& request, HttpResponseWriter& response, ManagedCall* call) const;
 
+  /// The data port as bound (the configured one may be 0), for the servers of API documents.
+  void setDataPort(uint16_t port);
+
   /// Reloads the snapshot now if the store changed (the refresher does this every 200 ms).
   void refresh();
   Store& store();

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "admin_command.h"
 #include "stats_command.h"
 #include "switchyard/server/gateway.h"
 
@@ -23,6 +24,7 @@ void usage() {
   std::cout << "usage: switchyard [--config FILE]      run the gateway (default config/switchyard.json)\n"
                "       switchyard --check-config FILE  validate a config file and the plugins it names\n"
                "       switchyard stats [--admin URL] [--by DIMS] [--last 1h] …   query analytics (stats --help)\n"
+               "       switchyard admin COMMAND …      manage tenants, apps, keys, APIs (admin --help)\n"
                "       switchyard --version\n";
 }
 
@@ -58,6 +60,9 @@ int waitForTerminationSignal() {
 int main(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "stats") {
     return switchyard::runStatsCommand(argc - 2, argv + 2);
+  }
+  if (argc >= 2 && std::string(argv[1]) == "admin") {
+    return switchyard::runAdminCommand(argc - 2, argv + 2);
   }
   std::filesystem::path config = "config/switchyard.json";
   for (int i = 1; i < argc; ++i) {

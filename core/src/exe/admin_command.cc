@@ -475,6 +475,29 @@ void tenantField(Args& a, json& body) {
   }
 }
 
+/// create: POST /collection, the name from --name or (when `named`) the one argument, the
+/// tenant from --tenant; update: PATCH /collection/ID with the fields given.
+Plan writePlan(Args& a, const std::string& collection, const std::string& verb, bool named,
+               json body) {
+  if (verb == "update") {
+    const std::string id = a.arg(2, "the id");
+    a.noMorePositional(3);
+    return Plan{"PATCH", "/" + collection + "/" + encode(id), body};
+  }
+  if (named && a.pos.size() > 2) {
+    if (body.contains("name")) {
+      throw UsageError("give the name once");
+    }
+    body["name"] = a.pos[2];
+  }
+  a.noMorePositional(named ? 3 : 2);
+  if (!body.contains("name")) {
+    throw UsageError("the name is missing");
+  }
+  tenantField(a, body);
+  return Plan{"POST", "/" + collection, body};
+}
+
 Plan resourcePlan(Args& a) {
   const std::string noun = a.arg(0, "the command");
   const std::string verb = a.pos.size() > 1 ? a.pos[1] : "";
@@ -570,22 +593,12 @@ Plan resourcePlan(Args& a) {
     }
     if (verb == "create" || verb == "update") {
       json body = json::object();
-      std::string path = "/apps";
-      if (verb == "create") {
-        body["name"] = a.pos.size() > 2 ? a.pos[2] : a.need("name");
-        a.noMorePositional(3);
-        tenantField(a, body);
-      } else {
-        path += "/" + encode(a.arg(2, "the id"));
-        a.noMorePositional(3);
-        if (auto v = a.get("name")) {
-          body["name"] = *v;
+      for (const char* field : {"name", "description"}) {
+        if (auto v = a.get(field)) {
+          body[field] = *v;
         }
       }
-      if (auto v = a.get("description")) {
-        body["description"] = *v;
-      }
-      return Plan{verb == "create" ? "POST" : "PATCH", path, body};
+      return writePlan(a, "apps", verb, true, body);
     }
   } else if (noun == "keys") {
     const std::string app = a.arg(2, "the app id");
@@ -621,25 +634,10 @@ Plan resourcePlan(Args& a) {
     if (verb == "create" || verb == "update") {
       json body = json::object();
       serviceFields(a, body);
-      std::string path = "/services";
       if (verb == "create") {
-        if (a.pos.size() > 2) {
-          if (body.contains("name")) {
-            throw UsageError("give the name once");
-          }
-          body["name"] = a.pos[2];
-        }
-        a.noMorePositional(3);
-        if (!body.contains("name")) {
-          throw UsageError("the name is missing");
-        }
-        body["kind"] = a.need("kind");
-        tenantField(a, body);
-      } else {
-        path += "/" + encode(a.arg(2, "the id"));
-        a.noMorePositional(3);
+        body["kind"] = a.need("kind");  // fixed once created
       }
-      return Plan{verb == "create" ? "POST" : "PATCH", path, body};
+      return writePlan(a, "services", verb, true, body);
     }
   } else if (noun == "apis") {
     if (auto p = commonPlan(a, "apis", verb, {"publish", "retire"})) {
@@ -670,15 +668,7 @@ Plan resourcePlan(Args& a) {
     if (verb == "create" || verb == "update") {
       json body = json::object();
       apiFields(a, body);
-      std::string path = "/apis";
-      if (verb == "create") {
-        a.noMorePositional(2);
-        tenantField(a, body);
-      } else {
-        path += "/" + encode(a.arg(2, "the id"));
-        a.noMorePositional(3);
-      }
-      return Plan{verb == "create" ? "POST" : "PATCH", path, body};
+      return writePlan(a, "apis", verb, false, body);
     }
   } else if (noun == "catalog") {
     if (verb == "list") {

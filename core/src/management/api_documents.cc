@@ -66,6 +66,17 @@ json gatewayComponents() {
   return {{"schemas", schemas}, {"responses", responses}, {"securitySchemes", security}};
 }
 
+/// How OpenAI answers lists: {"object":"list","data":[items with these properties]}.
+json listSchema(json item_properties) {
+  return {{"type", "object"},
+          {"required", {"object", "data"}},
+          {"properties",
+           {{"object", {{"const", "list"}}},
+            {"data",
+             {{"type", "array"},
+              {"items", {{"type", "object"}, {"properties", std::move(item_properties)}}}}}}}};
+}
+
 json gatewaySecurity() {
   return json::array({{{"appKey", json::array()}}, {{"appKeyHeader", json::array()}}});
 }
@@ -192,33 +203,16 @@ json aiDocument(const Api& api, const Service& service, const std::string& gatew
         {"encoding_format", {{"type", "string"}, {"enum", {"float", "base64"}}}},
         {"dimensions", {{"type", "integer"}, {"minimum", 1}}},
         {"user", {{"type", "string"}}}}}};
-  s["EmbeddingList"] = {
-      {"type", "object"},
-      {"required", {"object", "data", "model"}},
-      {"properties",
-       {{"object", {{"const", "list"}}},
-        {"data",
-         {{"type", "array"},
-          {"items",
-           {{"type", "object"},
-            {"properties",
-             {{"object", {{"const", "embedding"}}},
-              {"index", {{"type", "integer"}}},
-              {"embedding", {{"type", "array"}, {"items", {{"type", "number"}}}}}}}}}}},
-        {"model", {{"type", "string"}}},
-        {"usage", usage}}}};
-  s["ModelList"] = {{"type", "object"},
-                    {"required", {"object", "data"}},
-                    {"properties",
-                     {{"object", {{"const", "list"}}},
-                      {"data",
-                       {{"type", "array"},
-                        {"items",
-                         {{"type", "object"},
-                          {"properties",
-                           {{"id", {{"type", "string"}, {"enum", service.models}}},
-                            {"object", {{"const", "model"}}},
-                            {"owned_by", {{"type", "string"}}}}}}}}}}}};
+  s["EmbeddingList"] =
+      listSchema({{"object", {{"const", "embedding"}}},
+                  {"index", {{"type", "integer"}}},
+                  {"embedding", {{"type", "array"}, {"items", {{"type", "number"}}}}}});
+  s["EmbeddingList"]["required"].push_back("model");
+  s["EmbeddingList"]["properties"]["model"] = {{"type", "string"}};
+  s["EmbeddingList"]["properties"]["usage"] = usage;
+  s["ModelList"] = listSchema({{"id", {{"type", "string"}, {"enum", service.models}}},
+                               {"object", {{"const", "model"}}},
+                               {"owned_by", {{"type", "string"}}}});
 
   auto operation = [&](const char* id, const char* summary, json ok, json extra_errors) {
     json responses = {{"200", std::move(ok)}};

@@ -224,6 +224,7 @@ TEST_F(AdminCliTest, UsageMistakesExitTwoAndSendNothing) {
            {"apis", "create", "--name", "a", "--approval-required", "--no-approval-required"},
            {"request", "POST", "/apps", "--data", "{not json"},
            {"subscriptions", "request", "--app", "app_1"},
+           {"apis", "create", "--name", "a", "--approval-required=false"},
            {"tenants", "list", "-q", "-q"}}) {
     std::string joined;
     for (const auto& a : bad) {

@@ -141,6 +141,9 @@ Args parse(int argc, char** argv) {
       if (eq != std::string::npos) {
         value = name.substr(eq + 1);
         name.resize(eq);
+        if (kFlags.count(name) != 0) {
+          throw UsageError("--" + name + " takes no value");
+        }
       } else if (kFlags.count(name) == 0) {
         if (i + 1 >= argc) {
           throw UsageError("--" + name + " needs a value");

@@ -65,7 +65,9 @@ TEST(AdminOpenApi, IsAnOpenApi31DocumentWithBearerSessions) {
       if (method == "parameters") {
         continue;
       }
-      EXPECT_TRUE(op["responses"].contains("500")) << method << " " << path;
+      // Whatever touches the store may fail with a 500 (this document itself is in memory).
+      EXPECT_TRUE(path == "/openapi.json" || op["responses"].contains("500"))
+          << method << " " << path;
       if (op.contains("requestBody")) {
         EXPECT_TRUE(op["requestBody"]["content"].contains("application/json"))
             << method << " " << path;

@@ -315,5 +315,45 @@ TEST_F(AdminCliTest, SessionsTokensAndTheGenericRequest) {
   EXPECT_EQ(cli({"whoami"}).code, 1);
 }
 
+TEST_F(AdminCliTest, ARestApiCarriesTheDocumentItsOwnerAttached) {
+  start();
+  ASSERT_EQ(cli({"login", "--url", url(), "--email", kRootEmail, "--password-stdin"},
+                std::string(kRootPassword) + "\n")
+                .code,
+            0);
+  const std::string tenant = id({"tenants", "create", "shop"});
+  const std::string svc = id({"services", "create", "orders", "--kind", "rest", "--base-url",
+                              upstream_.baseUrl(), "--tenant", tenant});
+  const fs::path file = dir_ / "orders.json";
+  std::ofstream(file) << json{{"openapi", "3.1.0"},
+                              {"info", {{"title", "Orders"}, {"version", "3"}}},
+                              {"paths",
+                               {{"/orders",
+                                 {{"get", {{"responses", {{"200", {{"description", "ok"}}}}}}}}}}}}
+                             .dump();
+  const std::string api = id({"apis", "create", "--name", "orders", "--path", "/apis/orders",
+                              "--service", svc, "--methods", "GET", "--no-approval-required",
+                              "--openapi", file.string(), "--tenant", tenant});
+  CliRun shown = cli({"apis", "show", api});
+  EXPECT_EQ(shown.j()["has_openapi"], true);
+  EXPECT_EQ(shown.j()["approval_required"], false);
+  EXPECT_EQ(shown.j()["methods"], json({"GET"}));
+  CliRun doc = cli({"apis", "openapi", api});
+  ASSERT_EQ(doc.code, 0) << doc.err;
+  EXPECT_EQ(doc.j()["info"]["title"], "Orders");
+  EXPECT_EQ(doc.j()["servers"][0]["url"],
+            "http://127.0.0.1:" + std::to_string(gateway_->port()) + "/apis/orders/v1");
+  // Not in the catalog until published; then the same document there.
+  EXPECT_EQ(cli({"catalog", "openapi", api}).code, 1);
+  ASSERT_EQ(cli({"apis", "publish", api}).code, 0);
+  EXPECT_EQ(cli({"catalog", "openapi", api}).j()["info"]["title"], "Orders");
+  // "none" takes it away: the generic document describes the mount.
+  EXPECT_EQ(cli({"apis", "update", api, "--openapi", "none"}).j()["has_openapi"], false);
+  EXPECT_EQ(cli({"catalog", "openapi", api}).j()["info"]["title"], "orders");
+  // A file that is not JSON is a usage mistake.
+  std::ofstream(dir_ / "bad.json") << "openapi: 3.1.0";
+  EXPECT_EQ(cli({"apis", "update", api, "--openapi", (dir_ / "bad.json").string()}).code, 2);
+}
+
 }  // namespace
 }  // namespace switchyard::testing

@@ -313,5 +313,38 @@ TEST_F(ManagementTest, RestApisServeTheirOwnersDocumentOrAGenericOne) {
   }
 }
 
+TEST_F(ManagementTest, APromptApisCatalogDocumentPointsAtTheDataPort) {
+  start();
+  World w = world(/*publish=*/false);
+  const std::string svc =
+      expect(201, "POST", "/admin/v1/services",
+             {{"name", "sentiment"},
+              {"kind", "prompt"},
+              {"model", "gpt-test"},
+              {"messages", {{{"role", "user"}, {"content", "Classify {{text}}"}}}},
+              {"variables", {{"text", {{"type", "string"}}}}}},
+             w.a_admin)["id"];
+  const std::string id = expect(201, "POST", "/admin/v1/apis",
+                                {{"name", "sentiment"},
+                                 {"path", "/apis/sentiment"},
+                                 {"service_id", svc},
+                                 {"approval_required", false}},
+                                w.a_admin)["id"];
+  expect(200, "POST", "/admin/v1/apis/" + id + "/publish", nullptr, w.a_admin);
+  const json doc = expect(200, "GET", "/admin/v1/catalog/" + id + "/openapi", nullptr, w.b_member);
+  EXPECT_EQ(problems(doc), "");
+  const std::string gateway = "http://127.0.0.1:" + std::to_string(gateway_->port());
+  EXPECT_EQ(doc["servers"][0]["url"], gateway);
+  ASSERT_TRUE(doc["paths"].contains("/apis/sentiment/v1"));
+  EXPECT_TRUE(doc["components"]["schemas"]["Variables"]["properties"].contains("text"));
+  // The same run operation the data port describes, and a subscribed app's call goes through.
+  expect(201, "POST", "/admin/v1/subscriptions", {{"app_id", w.app}, {"api_id", id}}, w.b_member);
+  ASSERT_TRUE(within([&] {
+    return post("/apis/sentiment/v1", json{{"variables", {{"text", "great"}}}}.dump(),
+                {{"Authorization", "Bearer " + w.key}})
+               .status == 200;
+  }));
+}
+
 }  // namespace
 }  // namespace switchyard::testing

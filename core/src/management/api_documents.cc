@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "admin_openapi_data.h"
+#include "switchyard/management/prompt_api.h"
 
 namespace switchyard {
 namespace {
@@ -360,6 +361,14 @@ const json& adminOpenApi() {
 json apiDocument(const Api& api, const Service& service, const std::string& gateway_url) {
   if (service.kind == "ai") {
     return aiDocument(api, service, gateway_url);
+  }
+  if (service.kind == "prompt") {
+    // Its paths are whole mounts, for the data port that also serves it at
+    // <mount>/openapi.json; from the admin port's catalog the server must say where that is.
+    json doc = promptOpenApi(api, service);
+    doc["servers"] = json::array({{{"url", gateway_url}}});
+    doc["x-switchyard"] = extensions(api);
+    return doc;
   }
   if (service.kind == "rest" && !api.openapi.empty()) {
     json doc = json::parse(api.openapi, nullptr, false);

@@ -23,6 +23,8 @@ const nlohmann::json& adminOpenApi();
  *    embeddings, models) with the service's model routes as the `model` enum;
  *  - kind "rest": the owner's attached document (its servers and security replaced by the
  *    gateway's), else a generic one describing the mount and the API's methods;
+ *  - kind "prompt": promptOpenApi()'s document (its run operation with the variables' schema),
+ *    its server the data port;
  *  - any other kind: the generic one.
  * Operations the API's `methods` exclude are left out; a deprecated API's are marked so.
  */

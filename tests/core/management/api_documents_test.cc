@@ -159,11 +159,23 @@ TEST(ApiDocument, AnOwnersDocumentIsServedThroughTheGateway) {
   EXPECT_EQ(doc.dump().find("10.0.0.7"), std::string::npos);
 }
 
-TEST(ApiDocument, OtherKindsFallBackToTheGenericDocument) {
-  // Prompt services (kind "prompt") until they describe themselves, and any kind to come.
-  Service prompt = service("rest");
-  prompt.kind = "prompt";
+TEST(ApiDocument, APromptApiServesItsGeneratedDocumentWithTheDataPortAsServer) {
+  Service prompt = service("prompt");
+  prompt.prompt = json::parse(R"({"model": "gpt-test",
+      "messages": [{"role": "user", "content": "Classify {{text}}"}],
+      "parameters": {}, "variables": {"text": {"type": "string", "required": true}}})");
   const json doc = apiDocument(api({"POST"}), prompt, "http://gw:8080");
+  EXPECT_EQ(problems(doc), "");
+  EXPECT_EQ(doc["servers"], json::parse(R"([{"url":"http://gw:8080"}])"));
+  EXPECT_TRUE(openApiOperations(doc).count({"POST", "/apis/support/v2"}));
+  EXPECT_TRUE(doc["components"]["schemas"]["Variables"]["properties"].contains("text"));
+  EXPECT_EQ(doc["x-switchyard"]["api_id"], "api_1");
+}
+
+TEST(ApiDocument, OtherKindsFallBackToTheGenericDocument) {
+  Service other = service("rest");
+  other.kind = "grpc";  // a kind to come, until it describes itself
+  const json doc = apiDocument(api({"POST"}), other, "http://gw:8080");
   EXPECT_EQ(problems(doc), "");
   EXPECT_EQ(openApiOperations(doc),
             (std::set<std::pair<std::string, std::string>>{{"POST", "/"}, {"POST", "/*"}}));

@@ -35,7 +35,7 @@ Api api(const std::vector<std::string>& methods = {"GET", "POST"}) {
 }
 
 Service service(const std::string& kind) {
-  Service s{"svc_1", "ten_a", "backend", kind, {}, "", 1};
+  Service s{"svc_1", "ten_a", "backend", kind, {}, "", 1, nullptr};
   if (kind == "ai") {
     s.models = {"gpt-test", "embed-test"};
   } else {

@@ -355,7 +355,8 @@ TEST_P(StoreTest, AnApiKeepsItsOwnersOpenApiDocument) {
   api.service_id = "svc_1";
   store->write([&](auto&) {
     store->insertTenant(Tenant{"ten_a", "a", 1});
-    store->insertService(Service{"svc_1", "ten_a", "orders", "rest", {}, "http://orders", 1});
+    store->insertService(
+        Service{"svc_1", "ten_a", "orders", "rest", {}, "http://orders", 1, nullptr});
     store->insertApi(api);
   });
   EXPECT_EQ(store->api("api_1")->openapi, "");

@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "admin_openapi_data.h"
+#include "openapi_parts.h"
 #include "switchyard/management/prompt_api.h"
 
 namespace switchyard {
@@ -11,14 +12,8 @@ namespace {
 
 using nlohmann::json;
 
-json ref(const std::string& name) {
-  return {{"$ref", "#/components/schemas/" + name}};
-}
-
-json errorResponse(const std::string& description) {
-  return {{"description", description},
-          {"content", {{"application/json", {{"schema", ref("Error")}}}}}};
-}
+using openapi::errorResponse;
+using openapi::ref;
 
 std::string utcDate(int64_t unix_s) {
   const std::time_t t = static_cast<std::time_t>(unix_s);

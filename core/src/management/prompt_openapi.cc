@@ -2,6 +2,7 @@
 // from what the endpoint checks.
 #include <algorithm>
 
+#include "openapi_parts.h"
 #include "switchyard/management/prompt_api.h"
 
 namespace switchyard {
@@ -9,14 +10,8 @@ namespace {
 
 using nlohmann::json;
 
-json ref(const std::string& name) {
-  return {{"$ref", "#/components/schemas/" + name}};
-}
-
-json errorResponse(const std::string& description) {
-  return {{"description", description},
-          {"content", {{"application/json", {{"schema", ref("Error")}}}}}};
-}
+using openapi::errorResponse;
+using openapi::ref;
 
 json variablesSchema(const PromptSpec& spec) {
   json properties = json::object();

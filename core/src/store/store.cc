@@ -69,6 +69,17 @@ const std::vector<Migration>& migrations() {
            "NULL)",
            "CREATE INDEX audit_log_tenant ON audit_log (tenant_id, seq)",
        }},
+      {2,
+       "quotas",
+       {
+           "CREATE TABLE quotas (scope TEXT NOT NULL, owner_id TEXT NOT NULL, tenant_id TEXT NOT "
+           "NULL, rpm BIGINT NOT NULL, tpm BIGINT NOT NULL, budget_micros BIGINT NOT NULL, "
+           "budget_period TEXT NOT NULL, shadow TEXT NOT NULL, updated_by TEXT NOT NULL, "
+           "updated_at BIGINT NOT NULL, PRIMARY KEY (scope, owner_id))",
+           "CREATE TABLE quota_spend (scope TEXT NOT NULL, owner_id TEXT NOT NULL, period_start "
+           "BIGINT NOT NULL, spent_micros BIGINT NOT NULL, PRIMARY KEY (scope, owner_id, "
+           "period_start))",
+       }},
       {3,
        "prompt services",
        {
@@ -508,6 +519,7 @@ void Store::updateApp(const App& a) {
 }
 void Store::deleteApp(const std::string& id) {
   // Explicit rather than relying on ON DELETE CASCADE, which SQLite only honours per connection.
+  deleteQuotasOf("app_id", id);
   db_->execute("DELETE FROM subscriptions WHERE app_id = ?", {id});
   db_->execute("DELETE FROM app_keys WHERE app_id = ?", {id});
   db_->execute("DELETE FROM apps WHERE id = ?", {id});
@@ -597,6 +609,7 @@ void Store::updateApi(const Api& a) {
        a.updated_at, a.openapi, a.id});
 }
 void Store::deleteApi(const std::string& id) {
+  deleteQuotasOf("api_id", id);
   db_->execute("DELETE FROM subscriptions WHERE api_id = ?", {id});
   db_->execute("DELETE FROM apis WHERE id = ?", {id});
 }

@@ -110,6 +110,29 @@ struct Subscription {
   int64_t created_at = 0;
 };
 
+/// Limits on the managed calls of an app, or of one subscription (app → API); 0 = no limit.
+/// Set by the app's tenant admins (scope "app") or the API's (scope "subscription").
+struct Quota {
+  std::string scope;      ///< "app" or "subscription"
+  std::string owner_id;   ///< the app's or the subscription's id
+  std::string tenant_id;  ///< the tenant whose admins set it
+  int64_t rpm = 0;        ///< requests per minute
+  int64_t tpm = 0;        ///< tokens per minute
+  int64_t budget_micros = 0;            ///< spend per period, in micro-dollars
+  std::string budget_period = "month";  ///< "day" or "month" (UTC)
+  std::vector<std::string> shadow;      ///< limits evaluated but not enforced: rpm, tpm, budget
+  std::string updated_by;               ///< user id
+  int64_t updated_at = 0;
+};
+
+/// What a quota's calls spent in one budget period, across every gateway sharing the store.
+struct QuotaSpend {
+  std::string scope;
+  std::string owner_id;
+  int64_t period_start = 0;  ///< unix seconds (UTC day or month start)
+  int64_t spent_micros = 0;
+};
+
 struct AuditEntry {
   std::string id;
   int64_t at = 0;
@@ -131,6 +154,7 @@ nlohmann::json toJson(const Service& s);
 nlohmann::json toJson(const Api& a);
 nlohmann::json toJson(const Subscription& s);
 nlohmann::json toJson(const AuditEntry& e);
+nlohmann::json toJson(const Quota& q);
 
 /// Everything the data plane needs, read in one consistent transaction.
 struct StoreSnapshotData {
@@ -217,6 +241,18 @@ class Store {
   std::optional<Subscription> subscriptionOf(const std::string& app_id, const std::string& api_id);
   void updateSubscription(const Subscription& s);
 
+  // Quotas (quota_store.cc)
+  void putQuota(const Quota& q);  ///< inserts or replaces the scope's quota of the owner
+  std::optional<Quota> quota(const std::string& scope, const std::string& owner_id);
+  std::vector<Quota> quotas();
+  void deleteQuota(const std::string& scope, const std::string& owner_id);
+  /// Adds to a period's spend, in its own transaction. Spend is usage, not configuration: it
+  /// neither bumps the change counter nor writes the audit log.
+  void addQuotaSpend(const std::string& scope, const std::string& owner_id, int64_t period_start,
+                     int64_t micros);
+  /// The spend of every quota in periods that started at or after `since`.
+  std::vector<QuotaSpend> quotaSpend(int64_t since);
+
   // Audit
   /// Newest first; entries about `tenant_id`'s objects ("" = all), at most `limit`.
   std::vector<AuditEntry> audit(const std::string& tenant_id, int64_t limit);
@@ -225,6 +261,9 @@ class Store {
 
  private:
   void insertAudit(const AuditEntry& e);
+  /// Deletes the quotas of an app (column "app_id") or an API (column "api_id") and of its
+  /// subscriptions, before they go.
+  void deleteQuotasOf(const char* column, const std::string& id);
 
   DatabasePtr db_;
   std::string driver_;

@@ -15,6 +15,8 @@
 
 #include "admin_api.h"
 #include "api_documents.h"
+#include "quota_admin.h"
+#include "quota_call.h"
 #include "switchyard/management/credentials.h"
 #include "switchyard/management/prompt_api.h"
 
@@ -24,6 +26,7 @@ namespace {
 using nlohmann::json;
 
 constexpr auto kRefreshInterval = std::chrono::milliseconds(200);
+constexpr int kSpendFlushTicks = 5;  // budget spend goes to the store once a second
 
 /// What the data plane knows, rebuilt from the store as a whole and swapped in atomically.
 struct View {
@@ -42,6 +45,7 @@ struct View {
   std::vector<Mounted> apis;  ///< routable (not draft), longest mount first
   std::map<std::pair<std::string, std::string>, SubscriptionState>
       subscriptions;  ///< (app, api) → state
+  std::map<std::pair<std::string, std::string>, std::string> subscription_ids;
 };
 using ViewPtr = std::shared_ptr<const View>;
 
@@ -83,6 +87,7 @@ ViewPtr buildView(const StoreSnapshotData& d) {
   });
   for (const auto& s : d.subscriptions) {
     v->subscriptions[{s.app_id, s.api_id}] = s.state;
+    v->subscription_ids[{s.app_id, s.api_id}] = s.id;
   }
   return v;
 }
@@ -256,6 +261,7 @@ struct ManagementPlane::Impl {
     }
     return "http://" + host + ":" + std::to_string(data_port.load());
   }
+  QuotaLedgerPtr quotas = std::make_unique<QuotaLedger>();
 
   mutable std::mutex view_mutex;
   ViewPtr view = std::make_shared<View>();
@@ -277,8 +283,29 @@ struct ManagementPlane::Impl {
       return;
     }
     ViewPtr next = buildView(store->snapshot());
-    std::lock_guard lock(view_mutex);
-    view = std::move(next);
+    quotas->setQuotas(store->quotas());
+    {
+      std::lock_guard lock(view_mutex);
+      view = std::move(next);
+    }
+    quotas->flush(*store);  // reads the spend of budgets that are new to this node
+  }
+
+  bool spend_failing = false;  // logged once per outage, like the refresh
+  void flushSpend() {
+    try {
+      quotas->flush(*store);
+      if (spend_failing) {
+        spdlog::info("quota spend reaches the store again");
+        spend_failing = false;
+      }
+    } catch (const std::exception& e) {
+      if (!spend_failing) {
+        spdlog::error("quota spend could not be written to the store, kept for the next try: {}",
+                      e.what());
+        spend_failing = true;
+      }
+    }
   }
 
   void bootstrap() {
@@ -330,13 +357,15 @@ ManagementPlane::ManagementPlane(const GatewayConfig& config, UpstreamClient& up
   m.data_host = config.server.listen.host;
   m.data_port = config.server.listen.port;
   m.admin->addFamily(apiDocumentFamily([&m](const HttpRequest& r) { return m.gatewayUrl(r); }));
+  m.admin->addFamily(quotaAdminFamily(*m.quotas));
   m.refresh();
   spdlog::info("management store {} ({}, schema version {})", where, m.store->driver(),
                m.store->schemaVersion());
   m.refresher = std::thread([&m] {
     std::unique_lock lock(m.stop_mutex);
     bool failing = false;  // an outage of a store server is logged once, not five times a second
-    while (!m.stop_cv.wait_for(lock, kRefreshInterval, [&m] { return m.stopping; })) {
+    for (int tick = 1; !m.stop_cv.wait_for(lock, kRefreshInterval, [&m] { return m.stopping; });
+         ++tick) {
       lock.unlock();
       try {
         m.refresh();
@@ -350,6 +379,9 @@ ManagementPlane::ManagementPlane(const GatewayConfig& config, UpstreamClient& up
                         e.what());
           failing = true;
         }
+      }
+      if (tick % kSpendFlushTicks == 0) {
+        m.flushSpend();
       }
       lock.lock();
     }
@@ -365,6 +397,7 @@ ManagementPlane::~ManagementPlane() {
   if (impl_->refresher.joinable()) {
     impl_->refresher.join();
   }
+  impl_->flushSpend();  // what this node spent since the last flush survives the restart
 }
 
 void ManagementPlane::refresh() {
@@ -372,6 +405,9 @@ void ManagementPlane::refresh() {
 }
 Store& ManagementPlane::store() {
   return *impl_->store;
+}
+QuotaLedger& ManagementPlane::quotas() const {
+  return *impl_->quotas;
 }
 
 bool ManagementPlane::handleAdmin(const HttpRequest& request, HttpResponseWriter& response) {
@@ -499,11 +535,19 @@ ManagementPlane::Route ManagementPlane::route(const HttpRequest& request,
   call->principal.app = key->second.app_name;
   call->principal.key_id = k.id;
   call->api = api_name;
+  call->app_id = k.app_id;
+  if (auto id = view->subscription_ids.find({k.app_id, api.id});
+      id != view->subscription_ids.end()) {
+    call->subscription_id = id->second;
+  }
   std::string rest = rest_path;
   if (hit->prompt) {
     return servePrompt(*hit, rest, request, response, call);
   }
   if (hit->service.kind == "rest") {
+    if (!admitRestCall(*impl_->quotas, *call, response)) {
+      return Route::kAnswered;
+    }
     proxyRest(*impl_->upstream, hit->service, rest, request, *call, response);
     return Route::kAnswered;
   }

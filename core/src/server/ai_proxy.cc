@@ -1,6 +1,7 @@
 #include "ai_proxy.h"
 
 #include "call_accounting.h"
+#include "management/quota_call.h"
 #include "request_probe.h"
 #include "switchyard/catalog/model_catalog.h"
 #include "switchyard/log/body_log.h"
@@ -268,9 +269,15 @@ void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseW
     return finish(record);
   }
   record.body_log = route->second.log_bodies.get();
+  QuotaReservation quota; // a managed call's worst case, held until its real usage is known
+  if (managed != nullptr && !admitAiCall(management_->quotas(), *managed, op, *rt, route->second, body,
+                                         call.body, response, record, &quota)) {
+    return finish(record);
+  }
   routeCall(op, *rt, route->second, call, response, record);
   captureBodies(request, *rt, record);
   finish(record);
+  settleAiCall(quota, record);
 }
 
 void AiProxy::routeCall(sy_operation op, const Runtime& rt, const ModelRoute& first, const HttpRequest& request,

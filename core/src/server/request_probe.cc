@@ -1,5 +1,7 @@
 #include "request_probe.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 
 namespace switchyard {
@@ -21,8 +23,14 @@ public:
     }
     return value(Kind::kBool);
   }
-  bool number_integer(number_integer_t) override { return value(Kind::kOther); }
-  bool number_unsigned(number_unsigned_t) override { return value(Kind::kOther); }
+  bool number_integer(number_integer_t v) override {
+    integer(v);
+    return value(Kind::kOther);
+  }
+  bool number_unsigned(number_unsigned_t v) override {
+    integer(static_cast<int64_t>(std::min<number_unsigned_t>(v, INT64_MAX)));
+    return value(Kind::kOther);
+  }
   bool number_float(number_float_t, const string_t&) override { return value(Kind::kOther); }
   bool string(string_t& v) override {
     if (depth_ == 1 && key_ == "model") {
@@ -63,6 +71,19 @@ public:
   }
 
 private:
+  void integer(int64_t v) {
+    if (depth_ != 1) {
+      return;
+    }
+    if (key_ == "max_tokens") {
+      p_.max_tokens = v;
+    } else if (key_ == "max_completion_tokens") {
+      p_.max_completion_tokens = v;
+    } else if (key_ == "n") {
+      p_.n = v;
+    }
+  }
+
   /// A value starts at the current depth: top-level fields by key, or a "messages" element.
   bool value(Kind kind) {
     if (depth_ == 1) {

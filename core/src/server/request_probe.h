@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,10 @@ struct RequestProbe {
   Kind messages = Kind::kAbsent;
   size_t message_count = 0;
   Kind input = Kind::kAbsent;
+  /// Top-level integers a quota's worst case reads; -1 when absent or not an integer.
+  int64_t max_tokens = -1;
+  int64_t max_completion_tokens = -1;
+  int64_t n = -1;
 
   static RequestProbe of(std::string_view body);
 };

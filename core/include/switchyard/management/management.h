@@ -11,6 +11,7 @@
 #include "switchyard/config/config.h"
 #include "switchyard/http/http_types.h"
 #include "switchyard/ingress/ingress_adapter.h"
+#include "switchyard/management/quota.h"
 #include "switchyard/store/store.h"
 #include "switchyard/upstream/upstream_client.h"
 
@@ -21,6 +22,8 @@ struct ManagedCall {
   sy_operation op = SY_OP_CHAT_COMPLETIONS;
   Principal principal;              ///< scheme "management": tenant and app names, key id
   std::string api;                  ///< "<name>@<version>"
+  std::string app_id;               ///< the calling app (its quota applies)
+  std::string subscription_id;      ///< the app's subscription to the API (its quota applies)
   std::vector<std::string> models;  ///< the model routes the API's service offers
   /// Set for a prompt API: the call's request and answer are translated by it (see
   /// switchyard/management/prompt_api.h).
@@ -61,6 +64,9 @@ class ManagementPlane {
   /// Reloads the snapshot now if the store changed (the refresher does this every 200 ms).
   void refresh();
   Store& store();
+  /// The quota counters of managed calls on this node; the AI proxy admits and settles calls
+  /// through it.
+  QuotaLedger& quotas() const;
 
  private:
   struct Impl;

@@ -113,10 +113,18 @@ bool admitAiCall(QuotaLedger& ledger, const ManagedCall& call, sy_operation op, 
 }
 
 void settleAiCall(QuotaReservation& reservation, const CallRecord& record) {
-  const int64_t tokens = record.usage ? record.usage->total_tokens : 0;
-  const int64_t micros =
-      record.cost ? static_cast<int64_t>(std::llround(record.cost->total_usd * 1e6)) : 0;
-  reservation.settle(tokens, micros);
+  if (reservation.empty()) {
+    return;
+  }
+  if (!record.usage) {
+    reservation.release();
+    return;
+  }
+  int64_t micros = 0;
+  if (record.catalog_model != nullptr) {
+    micros = std::llround(priceUsage(*record.catalog_model, *record.usage).total_usd * 1e6);
+  }
+  reservation.settle(record.usage->total_tokens, micros);
 }
 
 bool admitRestCall(QuotaLedger& ledger, const ManagedCall& call, HttpResponseWriter& response) {

@@ -42,9 +42,39 @@ bool admitAiCall(QuotaLedger& ledger, const ManagedCall& call, sy_operation op, 
                  const ModelRoute& route, const RequestProbe& probe, std::string_view body,
                  HttpResponseWriter& response, CallRecord& record, QuotaReservation* out);
 
-/// Charges what the call really used (the record's usage and cost) in place of its
-/// reservation; a call without usage (an error) gives the reservation back whole.
+/// Charges what the call really used (the record's usage, at the price of the target that
+/// answered) in place of its reservation; a call without usage (an error) gives the
+/// reservation back whole. Settling twice charges once.
 void settleAiCall(QuotaReservation& reservation, const CallRecord& record);
+
+/**
+ * Settles the reservation as a complete answer leaves (send()), so a caller's next call
+ * already sees the refund; streams are settled by the caller once they end.
+ */
+class QuotaSettlingWriter : public HttpResponseWriter {
+ public:
+  QuotaSettlingWriter(HttpResponseWriter& inner, QuotaReservation& reservation,
+                      const CallRecord& record)
+      : inner_(inner), reservation_(reservation), record_(record) {}
+  void setHeader(const std::string& name, const std::string& value) override {
+    inner_.setHeader(name, value);
+  }
+  bool send(int status, std::string_view content_type, std::string_view body) override {
+    settleAiCall(reservation_, record_);
+    return inner_.send(status, content_type, body);
+  }
+  bool beginStream(int status, std::string_view content_type) override {
+    return inner_.beginStream(status, content_type);
+  }
+  bool write(std::string_view bytes) override { return inner_.write(bytes); }
+  void closeAfter() override { inner_.closeAfter(); }
+  bool started() const override { return inner_.started(); }
+
+ private:
+  HttpResponseWriter& inner_;
+  QuotaReservation& reservation_;
+  const CallRecord& record_;
+};
 
 /// Admits a REST call (it counts against requests per minute only). When refused, sends the
 /// 429 and returns false.

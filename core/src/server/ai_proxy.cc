@@ -274,10 +274,11 @@ void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseW
                                          call.body, response, record, &quota)) {
     return finish(record);
   }
-  routeCall(op, *rt, route->second, call, response, record);
+  QuotaSettlingWriter settling(response, quota, record);
+  routeCall(op, *rt, route->second, call, settling, record);
+  settleAiCall(quota, record); // streams, which end without a send()
   captureBodies(request, *rt, record);
   finish(record);
-  settleAiCall(quota, record);
 }
 
 void AiProxy::routeCall(sy_operation op, const Runtime& rt, const ModelRoute& first, const HttpRequest& request,

@@ -65,6 +65,8 @@ class QuotaReservation {
   void settle(int64_t tokens, int64_t cost_micros);
   /// Charges nothing: the reservation is given back whole.
   void release() { settle(0, 0); }
+  /// Holds nothing (no quota applied, or already settled).
+  bool empty() const { return holds_.empty(); }
 
  private:
   friend class QuotaLedger;

@@ -32,9 +32,9 @@ class QuotaTest : public ManagementTest {
   /// Sets a quota and waits until this node's data plane has it (its GET shows usage).
   json setQuota(const std::string& path, const json& body, const std::string& token) {
     json q = expect(200, "PUT", path, body, token);
-    EXPECT_TRUE(within([&] { return call("GET", path, nullptr, token).body.find("\"usage\"") !=
-                                    std::string::npos; }))
-        << path;
+    EXPECT_TRUE(within([&] {
+      return call("GET", path, nullptr, token).body.find("\"usage\"") != std::string::npos;
+    })) << path;
     return q;
   }
   json usage(const std::string& path, const std::string& token) {
@@ -120,8 +120,7 @@ TEST_F(QuotaTest, TokensPerMinuteCountRealUsageOnceACallEnds) {
   EXPECT_EQ(first.headers["x-ratelimit-remaining-tokens"], std::to_string(50 - kReserved));
   HttpResult second = chat();
   ASSERT_EQ(second.status, 200) << second.body;  // fits only because the first was refunded
-  EXPECT_EQ(second.headers["x-ratelimit-remaining-tokens"],
-            std::to_string(50 - kUsed - kReserved));
+  EXPECT_EQ(second.headers["x-ratelimit-remaining-tokens"], std::to_string(50 - kUsed - kReserved));
   HttpResult third = chat();
   ASSERT_EQ(third.status, 429) << third.body;
   EXPECT_EQ(error(third)["code"], "tpm_exceeded");
@@ -239,9 +238,9 @@ TEST_F(QuotaTest, AnUpstreamErrorWithoutUsageRefundsTheWholeReservation) {
 }
 
 TEST_F(QuotaTest, RestServicesCountAgainstRequestsPerMinute) {
-  json svc = expect(201, "POST", "/admin/v1/services",
-                    {{"name", "rest"}, {"kind", "rest"}, {"base_url", upstream_.baseUrl()}},
-                    w_.a_admin);
+  json svc =
+      expect(201, "POST", "/admin/v1/services",
+             {{"name", "rest"}, {"kind", "rest"}, {"base_url", upstream_.baseUrl()}}, w_.a_admin);
   json api = expect(201, "POST", "/admin/v1/apis",
                     {{"name", "models"},
                      {"path", "/apis/models"},
@@ -277,15 +276,15 @@ class BudgetTest : public QuotaTest {
  protected:
   void SetUp() override {
     ManagementTest::SetUp();
-    std::ofstream(dir_ / "catalog.json") << json{
-        {"schema", "switchyard.catalog.v1"},
-        {"models",
-         {{{"id", "upstream-gpt"},
-           {"provider", "openai"},
-           {"upstream_model", "upstream-gpt"},
-           {"context_window", 1000},
-           {"max_output_tokens", 500},
-           {"price_per_million", {{"input", 1000}, {"output", 2000}}}}}}};
+    std::ofstream(dir_ / "catalog.json")
+        << json{{"schema", "switchyard.catalog.v1"},
+                {"models",
+                 {{{"id", "upstream-gpt"},
+                   {"provider", "openai"},
+                   {"upstream_model", "upstream-gpt"},
+                   {"context_window", 1000},
+                   {"max_output_tokens", 500},
+                   {"price_per_million", {{"input", 1000}, {"output", 2000}}}}}}};
     json c = managedConfig();
     c["catalog"] = (dir_ / "catalog.json").string();
     config_ = c;

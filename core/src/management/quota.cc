@@ -28,7 +28,7 @@ struct Bucket {
   std::array<Slot, kWindowS> slots;
 
   int64_t period_start = 0, period_end = 0;  ///< the budget period now running
-  int64_t base_micros = 0;  ///< the period's spend in the store at the last flush, every node's
+  int64_t base_micros = 0;      ///< the period's spend in the store at the last flush, every node's
   int64_t flushing_micros = 0;  ///< being written by a flush
   int64_t flushing_period = 0;
   std::map<int64_t, int64_t> unflushed;  ///< period start → spend settled since the last flush
@@ -293,10 +293,10 @@ QuotaDecision QuotaLedger::admit(const std::string& app_id, const std::string& s
     int64_t tokens = 0;
     b.used(now_s, &requests, &tokens);
     if (q.rpm > 0 && requests + 1 > q.rpm) {
-      breaches.push_back(Breach{
-          "rpm_exceeded", q.scope,
-          who + " quota exceeded: " + std::to_string(q.rpm) + " requests per minute",
-          b.secondsUntilFits(now_s, requests, q.rpm, 1, &Slot::requests), b.shadow_rpm});
+      breaches.push_back(
+          Breach{"rpm_exceeded", q.scope,
+                 who + " quota exceeded: " + std::to_string(q.rpm) + " requests per minute",
+                 b.secondsUntilFits(now_s, requests, q.rpm, 1, &Slot::requests), b.shadow_rpm});
     }
     if (metered && q.tpm > 0 && tokens + demand.tokens > q.tpm) {
       const int64_t wait = b.secondsUntilFits(now_s, tokens, q.tpm, demand.tokens, &Slot::tokens);
@@ -452,8 +452,8 @@ void QuotaLedger::flush(Store& store) {
   for (const BucketPtr& bp : buckets) {
     std::lock_guard bl(bp->m);
     if (bp->flushing_period == bp->period_start) {
-      auto it = spent.find(keyOf(bp->q.scope, bp->q.owner_id) + "@" +
-                           std::to_string(bp->period_start));
+      auto it =
+          spent.find(keyOf(bp->q.scope, bp->q.owner_id) + "@" + std::to_string(bp->period_start));
       bp->base_micros = it == spent.end() ? 0 : it->second;
     }
     bp->flushing_micros = 0;

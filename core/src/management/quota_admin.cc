@@ -18,8 +18,9 @@ Quota parseQuota(const std::string& text) {
                                                 "shadow"};
   for (const auto& [k, v] : j.items()) {
     if (kFields.count(k) == 0) {
-      badRequest("Unknown field '" + k + "'; a quota has rpm, tpm, budget_usd, budget_period and shadow",
-                 "unknown_field");
+      badRequest(
+          "Unknown field '" + k + "'; a quota has rpm, tpm, budget_usd, budget_period and shadow",
+          "unknown_field");
     }
   }
   auto limit = [&](const char* k) -> int64_t {
@@ -160,8 +161,7 @@ AdminFamily quotaAdminFamily(const QuotaLedger& ledger) {
       notFound("subscription", call.seg[1]);
     }
     serveQuota(call, ledger, "subscription", sub->id, sub->api_tenant_id,
-               actor.admin() && actor.reaches(sub->api_tenant_id),
-               "an admin of the API's tenant");
+               actor.admin() && actor.reaches(sub->api_tenant_id), "an admin of the API's tenant");
     return true;
   };
 }

@@ -56,16 +56,16 @@ json toJson(const Quota& q) {
 void Store::putQuota(const Quota& q) {
   // Delete + insert rather than an upsert: the portable subset has no ON CONFLICT.
   deleteQuota(q.scope, q.owner_id);
-  db_->execute("INSERT INTO quotas (" + std::string(kQuotaCols) +
-                   ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-               {q.scope, q.owner_id, q.tenant_id, q.rpm, q.tpm, q.budget_micros, q.budget_period,
-                json(q.shadow).dump(), q.updated_by, q.updated_at});
+  db_->execute(
+      "INSERT INTO quotas (" + std::string(kQuotaCols) + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      {q.scope, q.owner_id, q.tenant_id, q.rpm, q.tpm, q.budget_micros, q.budget_period,
+       json(q.shadow).dump(), q.updated_by, q.updated_at});
 }
 
 std::optional<Quota> Store::quota(const std::string& scope, const std::string& owner_id) {
-  auto rows = db_->query("SELECT " + std::string(kQuotaCols) +
-                             " FROM quotas WHERE scope = ? AND owner_id = ?",
-                         {scope, owner_id});
+  auto rows = db_->query(
+      "SELECT " + std::string(kQuotaCols) + " FROM quotas WHERE scope = ? AND owner_id = ?",
+      {scope, owner_id});
   if (rows.empty()) {
     return std::nullopt;
   }
@@ -118,10 +118,10 @@ void Store::addQuotaSpend(const std::string& scope, const std::string& owner_id,
 
 std::vector<QuotaSpend> Store::quotaSpend(int64_t since) {
   std::vector<QuotaSpend> out;
-  for (const auto& r : db_->query(
-           "SELECT scope, owner_id, period_start, spent_micros FROM quota_spend WHERE "
-           "period_start >= ?",
-           {since})) {
+  for (const auto& r :
+       db_->query("SELECT scope, owner_id, period_start, spent_micros FROM quota_spend WHERE "
+                  "period_start >= ?",
+                  {since})) {
     out.push_back(QuotaSpend{sqlText(r[0]), sqlText(r[1]), sqlInt(r[2]), sqlInt(r[3])});
   }
   return out;

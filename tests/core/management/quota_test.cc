@@ -16,7 +16,9 @@ namespace fs = std::filesystem;
 
 // 2026-11-26T12:00:00Z; tests move it forward.
 std::atomic<int64_t> g_now_ms{1795694400000};
-int64_t testClock() { return g_now_ms.load(); }
+int64_t testClock() {
+  return g_now_ms.load();
+}
 
 Quota appQuota(int64_t rpm, int64_t tpm, int64_t budget_micros = 0,
                std::vector<std::string> shadow = {}) {
@@ -40,7 +42,9 @@ std::string header(const QuotaDecision& d, const std::string& name) {
   return "";
 }
 
-QuotaDemand tokens(int64_t t, int64_t micros = 0) { return QuotaDemand{true, t, micros}; }
+QuotaDemand tokens(int64_t t, int64_t micros = 0) {
+  return QuotaDemand{true, t, micros};
+}
 
 class QuotaLedgerTest : public ::testing::Test {
  protected:

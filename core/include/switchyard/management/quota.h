@@ -35,8 +35,8 @@ struct QuotaDecision {
 
 /// Where a quota's counters stand on this node (the admin API shows it with the quota).
 struct QuotaUsage {
-  int64_t requests = 0;  ///< in the last 60 s
-  int64_t tokens = 0;    ///< in the last 60 s, reservations of calls in flight included
+  int64_t requests = 0;         ///< in the last 60 s
+  int64_t tokens = 0;           ///< in the last 60 s, reservations of calls in flight included
   int64_t spent_micros = 0;     ///< this period, every node sharing the store (approximately)
   int64_t reserved_micros = 0;  ///< held by calls in flight on this node
   int64_t period_start = 0;

@@ -251,7 +251,6 @@ bool QuotaLedger::applies(const std::string& app_id, const std::string& subscrip
     auto it = buckets_.find(key);
     if (it != buckets_.end()) {
       any = true;
-      // Configuration is only replaced under the map's lock too, so reading it here is safe.
       std::lock_guard bl(it->second->m);
       meters = meters || it->second->q.tpm > 0 || it->second->q.budget_micros > 0;
     }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "server/ai_proxy.h"
 #include "server/call_accounting.h"
 #include "switchyard/catalog/model_catalog.h"
 
@@ -14,21 +15,6 @@ namespace {
 /// leaves a margin for names and tool-call wrappers.
 constexpr int64_t kTokensPerMessage = 4;
 constexpr int64_t kTokensPerReply = 3;
-
-/// The route and every fallback it can reach, each once.
-std::vector<const ModelRoute*> chainOf(const Runtime& rt, const ModelRoute& first) {
-  std::vector<const ModelRoute*> chain{&first};
-  for (size_t i = 0; i < chain.size(); ++i) {
-    for (const auto& f : chain[i]->fallbacks) {
-      auto it = rt.config->models.find(f);
-      if (it != rt.config->models.end() &&
-          std::find(chain.begin(), chain.end(), &it->second) == chain.end()) {
-        chain.push_back(&it->second);
-      }
-    }
-  }
-  return chain;
-}
 
 void applyHeaders(const QuotaDecision& d, HttpResponseWriter& response) {
   for (const auto& [name, value] : d.headers) {
@@ -57,7 +43,7 @@ QuotaDemand worstCase(sy_operation op, const Runtime& rt, const ModelRoute& rout
   double input_price = 0;
   double output_price = 0;
   int64_t catalog_cap = 0;
-  for (const ModelRoute* r : chainOf(rt, route)) {
+  for (const ModelRoute* r : AiProxy::routeChain(rt, route)) {
     for (const RouteTarget& t : r->targets) {
       auto provider = rt.providers.find(t.provider);
       if (provider == rt.providers.end() || !rt.config->catalog) {

@@ -281,22 +281,31 @@ void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseW
   finish(record);
 }
 
+std::vector<const ModelRoute*> AiProxy::routeChain(const Runtime& rt, const ModelRoute& first,
+                                                   std::vector<size_t>* parent) {
+  std::vector<const ModelRoute*> chain{&first};
+  std::vector<size_t> parents{0};
+  for (size_t i = 0; i < chain.size(); ++i) {
+    for (const auto& f : chain[i]->fallbacks) {
+      auto it = rt.config->models.find(f);
+      if (it != rt.config->models.end() && std::find(chain.begin(), chain.end(), &it->second) == chain.end()) {
+        chain.push_back(&it->second);
+        parents.push_back(i);
+      }
+    }
+  }
+  if (parent != nullptr) {
+    *parent = std::move(parents);
+  }
+  return chain;
+}
+
 void AiProxy::routeCall(sy_operation op, const Runtime& rt, const ModelRoute& first, const HttpRequest& request,
                         HttpResponseWriter& response, CallRecord& record) {
   // The route, then its fallbacks in order (each once), until one answers. parent[i] is the
   // route that listed chain[i]: its fallback_on says which final errors move the call on to it.
-  std::vector<const ModelRoute*> chain{&first};
-  std::vector<size_t> parent{0};
-  for (size_t i = 0; i < chain.size(); ++i) {
-    for (const auto& f : chain[i]->fallbacks) {
-      auto it = rt.config->models.find(f);
-      if (it != rt.config->models.end() &&
-          std::find(chain.begin(), chain.end(), &it->second) == chain.end()) {
-        chain.push_back(&it->second);
-        parent.push_back(i);
-      }
-    }
-  }
+  std::vector<size_t> parent;
+  const std::vector<const ModelRoute*> chain = routeChain(rt, first, &parent);
   std::optional<ApiError> last_error;
   SteadyClock::time_point soonest = SteadyClock::time_point::max();
   bool overflow = false;

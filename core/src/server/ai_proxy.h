@@ -30,6 +30,11 @@ public:
   /// Serves APIs managed through the admin API in front of the ordinary routes. Set before start.
   void setManagement(const ManagementPlane* management) { management_ = management; }
 
+  /// `first`, then the fallbacks it can reach, each once, in the order a call tries them;
+  /// `parent[i]` is the route that listed chain[i].
+  static std::vector<const ModelRoute*> routeChain(const Runtime& rt, const ModelRoute& first,
+                                                   std::vector<size_t>* parent = nullptr);
+
 private:
   /// How one attempt on one target ended.
   struct AttemptResult {

@@ -86,6 +86,12 @@ const std::vector<Migration>& migrations() {
            // The whole spec as one JSON document: it is read and written as a unit.
            "ALTER TABLE services ADD COLUMN prompt TEXT NOT NULL DEFAULT ''",
        }},
+      {4,
+       "REST service targets, timeouts and retries",
+       {
+           // One JSON document, so later settings need no migration of their own.
+           "ALTER TABLE services ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'",
+        }},
       {5,
        "owner-attached OpenAPI documents of APIs",
        {
@@ -142,19 +148,39 @@ AppKey keyOf(const SqlRow& r) {
                 sqlText(r[5]), sqlInt(r[6]),  sqlInt(r[7]),  sqlInt(r[8])};
 }
 
-const char* kServiceCols = "id, tenant_id, name, kind, models, base_url, created_at, prompt";
+const char* kServiceCols =
+    "id, tenant_id, name, kind, models, base_url, created_at, prompt, settings";
 Service serviceOf(const SqlRow& r) {
-  return Service{sqlText(r[0]),
-                 sqlText(r[1]),
-                 sqlText(r[2]),
-                 sqlText(r[3]),
-                 stringList(sqlText(r[4])),
-                 sqlText(r[5]),
-                 sqlInt(r[6]),
-                 sqlText(r[7]).empty() ? json() : parseJsonText(sqlText(r[7]))};
+  Service s;
+  s.id = sqlText(r[0]);
+  s.tenant_id = sqlText(r[1]);
+  s.name = sqlText(r[2]);
+  s.kind = sqlText(r[3]);
+  s.models = stringList(sqlText(r[4]));
+  s.base_url = sqlText(r[5]);
+  s.created_at = sqlInt(r[6]);
+  s.prompt = sqlText(r[7]).empty() ? json() : parseJsonText(sqlText(r[7]));
+  const json settings = parseJsonText(sqlText(r[8]));
+  if (settings.is_object()) {
+    s.base_urls = stringList(settings.value("base_urls", json::array()).dump());
+    s.timeouts = settings.value("timeouts", json::object());
+    s.retry = settings.value("retry", json::object());
+  }
+  // Services written before the settings column have their one URL only.
+  if (s.base_urls.empty() && !s.base_url.empty()) {
+    s.base_urls = {s.base_url};
+  }
+  return s;
 }
 std::string promptText(const Service& s) {
   return s.prompt.is_null() ? std::string() : s.prompt.dump();
+}
+
+std::string serviceSettingsText(const Service& s) {
+  if (s.kind != "rest") {
+    return "{}";
+  }
+  return json{{"base_urls", s.base_urls}, {"timeouts", s.timeouts}, {"retry", s.retry}}.dump();
 }
 
 const char* kApiCols =
@@ -323,6 +349,9 @@ json toJson(const Service& s) {
     }
   } else {
     j["base_url"] = s.base_url;
+    j["base_urls"] = s.base_urls;
+    j["timeouts"] = s.timeouts;
+    j["retry"] = s.retry;
   }
   return j;
 }
@@ -549,10 +578,10 @@ void Store::updateKey(const AppKey& k) {
 
 void Store::insertService(const Service& s) {
   db_->execute(
-      "INSERT INTO services (id, tenant_id, name, kind, models, base_url, created_at, prompt) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO services (id, tenant_id, name, kind, models, base_url, created_at, prompt, "
+      "settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
       {s.id, s.tenant_id, s.name, s.kind, listText(s.models), s.base_url, s.created_at,
-       promptText(s)});
+       promptText(s), serviceSettingsText(s)});
 }
 std::optional<Service> Store::service(const std::string& id) {
   return one<Service>(db_->query(select(kServiceCols, "services", "WHERE id = ?"), {id}),
@@ -568,8 +597,10 @@ std::vector<Service> Store::services(const std::string& tenant_id) {
                             serviceOf);
 }
 void Store::updateService(const Service& s) {
-  db_->execute("UPDATE services SET name = ?, models = ?, base_url = ?, prompt = ? WHERE id = ?",
-               {s.name, listText(s.models), s.base_url, promptText(s), s.id});
+  db_->execute(
+      "UPDATE services SET name = ?, models = ?, base_url = ?, prompt = ?, settings = ? WHERE id "
+      "= ?",
+      {s.name, listText(s.models), s.base_url, promptText(s), serviceSettingsText(s), s.id});
 }
 void Store::deleteService(const std::string& id) {
   db_->execute("DELETE FROM services WHERE id = ?", {id});
@@ -647,6 +678,14 @@ void Store::updateSubscription(const Subscription& s) {
   db_->execute(
       "UPDATE subscriptions SET state = ?, decided_by = ?, decided_at = ?, reason = ? WHERE id = ?",
       {subscriptionStateName(s.state), s.decided_by, s.decided_at, s.reason, s.id});
+}
+
+bool Store::updateSubscriptionFrom(const Subscription& s, SubscriptionState from) {
+  return db_->execute(
+             "UPDATE subscriptions SET state = ?, decided_by = ?, decided_at = ?, reason = ? "
+             "WHERE id = ? AND state = ?",
+             {subscriptionStateName(s.state), s.decided_by, s.decided_at, s.reason, s.id,
+              subscriptionStateName(from)}) == 1;
 }
 
 std::vector<AuditEntry> Store::audit(const std::string& tenant_id, int64_t limit) {

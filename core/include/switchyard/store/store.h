@@ -63,9 +63,14 @@ struct Service {
   std::string name;
   std::string kind;                 ///< "ai", "rest" or "prompt"
   std::vector<std::string> models;  ///< ai: the gateway's model routes it may call
-  std::string base_url;             ///< rest
+  std::string base_url;             ///< rest: the first of base_urls
   int64_t created_at = 0;
   nlohmann::json prompt;  ///< prompt: {model, messages, parameters, variables}; null otherwise
+  std::vector<std::string> base_urls{};  ///< rest: every target of the service's pool
+  /// rest: {connect_ms, first_byte_ms, idle_ms, total_ms}, each optional (docs/admin.md)
+  nlohmann::json timeouts = nlohmann::json::object();
+  /// rest: {attempts, backoff_base_ms, backoff_max_ms}, each optional (docs/admin.md)
+  nlohmann::json retry = nlohmann::json::object();
 };
 
 /// draft (not routable) → published → deprecated (still routable, headers warn) → retired (410).
@@ -240,6 +245,9 @@ class Store {
   std::vector<Subscription> subscriptions(const std::string& tenant_id = "");
   std::optional<Subscription> subscriptionOf(const std::string& app_id, const std::string& api_id);
   void updateSubscription(const Subscription& s);
+  /// Writes `s` only if the subscription is still in state `from` (a compare-and-set, so two
+  /// racing decisions cannot both win on any driver). @return false when its state moved on.
+  bool updateSubscriptionFrom(const Subscription& s, SubscriptionState from);
 
   // Quotas (quota_store.cc)
   void putQuota(const Quota& q);  ///< inserts or replaces the scope's quota of the owner

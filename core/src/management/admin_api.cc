@@ -666,7 +666,15 @@ void AdminApi::handle(const HttpRequest& request, HttpResponseWriter& response) 
           notFound("action", to);
         }
         store_.write([&](auto& log) {
-          store_.updateSubscription(next);
+          // Decided against the state read above: if another admin decided meanwhile, the
+          // conditional update changes nothing and this decision is refused (rolled back).
+          if (!store_.updateSubscriptionFrom(next, s->state)) {
+            auto now_is = store_.subscription(s->id);
+            conflict("Subscription " + s->id + " was " +
+                         (now_is ? subscriptionStateName(now_is->state) : "deleted") +
+                         " by someone else meanwhile; reload it and decide again",
+                     "concurrent_change");
+          }
           auditBoth(log, *s, next, "subscription." + to, false);
         });
         send(200, toJson(next));

@@ -9,6 +9,7 @@
 #include "admin_kit.h"
 #include "api_documents.h"
 #include "switchyard/management/prompt_api.h"
+#include "switchyard/management/rest_service.h"
 
 namespace switchyard {
 
@@ -334,9 +335,21 @@ void AdminApi::handle(const HttpRequest& request, HttpResponseWriter& response) 
                        "missing_field");
           }
         } else if (s.kind == "rest") {
-          s.base_url = body.str("base_url", s.base_url.empty(), s.base_url);
-          if (s.base_url.rfind("http://", 0) != 0 && s.base_url.rfind("https://", 0) != 0) {
-            badRequest("'base_url' must be an http:// or https:// URL", "invalid_url");
+          if (body.has("base_url") && body.has("base_urls")) {
+            badRequest("Give 'base_url' (one target) or 'base_urls' (a pool), not both",
+                       "invalid_field");
+          }
+          if (body.has("base_urls")) {
+            s.base_urls = body.list("base_urls", {});
+          } else if (body.has("base_url") || s.base_urls.empty()) {
+            s.base_urls = {body.str("base_url", true)};
+          }
+          s.base_url = s.base_urls.front();
+          s.timeouts = body.object("timeouts", s.timeouts);
+          s.retry = body.object("retry", s.retry);
+          RestServiceSettings settings;
+          if (const std::string e = parseRestSettings(s, &settings); !e.empty()) {
+            badRequest(e, "invalid_service");
           }
         } else if (s.kind == "prompt") {
           PromptSpecResult spec =

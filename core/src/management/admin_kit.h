@@ -125,6 +125,16 @@ class Body {
     }
     return out;
   }
+  /// A JSON object field as it came; the caller validates its members.
+  json object(const char* k, const json& fallback) const {
+    if (!has(k)) {
+      return fallback;
+    }
+    if (!j_[k].is_object()) {
+      badRequest(std::string("'") + k + "' must be an object", "invalid_type");
+    }
+    return j_[k];
+  }
 
  private:
   json j_;

@@ -55,6 +55,9 @@ std::string CallRecord::toJson() const {
       {"status", status},
       {"upstream_status", upstream_status},
   };
+  if (!method.empty()) {
+    j["method"] = method;
+  }
   if (ttfb_ms) {
     j["ttfb_ms"] = *ttfb_ms;
   }

@@ -19,6 +19,7 @@
 #include "quota_call.h"
 #include "switchyard/management/credentials.h"
 #include "switchyard/management/prompt_api.h"
+#include "switchyard/management/rest_service.h"
 
 namespace switchyard {
 namespace {
@@ -41,6 +42,7 @@ struct View {
     Api api;
     Service service;
     PromptSpecPtr prompt;  ///< a prompt service's spec, parsed once per snapshot
+    RestUpstreamSharedPtr rest;  ///< a REST service's pool; null for AI services
   };
   std::vector<Mounted> apis;  ///< routable (not draft), longest mount first
   std::map<std::pair<std::string, std::string>, SubscriptionState>
@@ -49,7 +51,25 @@ struct View {
 };
 using ViewPtr = std::shared_ptr<const View>;
 
-ViewPtr buildView(const StoreSnapshotData& d) {
+/// A REST service's pool: the previous snapshot's while the service is unchanged (so its
+/// balancing and retry budget carry on), else a new one over the same target health.
+RestUpstreamSharedPtr restUpstreamOf(const Service& s, const View& previous,
+                                     HealthRegistry& health) {
+  RestServiceSettings settings;
+  if (const std::string e = parseRestSettings(s, &settings); !e.empty()) {
+    spdlog::error("REST service {} ({}) is not served: {}", s.name, s.id, e);
+    return nullptr;
+  }
+  const std::string fingerprint = toJson(s).dump();
+  for (const auto& m : previous.apis) {
+    if (m.rest && m.rest->service_id == s.id && m.rest->fingerprint == fingerprint) {
+      return m.rest;
+    }
+  }
+  return makeRestUpstream(s, settings, health);
+}
+
+ViewPtr buildView(const StoreSnapshotData& d, const View& previous, HealthRegistry& health) {
   auto v = std::make_shared<View>();
   v->change_seq = d.change_seq;
   std::map<std::string, std::string> tenant_names;
@@ -67,9 +87,10 @@ ViewPtr buildView(const StoreSnapshotData& d) {
   for (const auto& s : d.services) {
     services[s.id] = s;
   }
+  std::map<std::string, RestUpstreamSharedPtr> rest;
   for (const auto& a : d.apis) {
     if (a.state != ApiState::kDraft && services.count(a.service_id) != 0) {
-      View::Mounted m{a, services[a.service_id], nullptr};
+      View::Mounted m{a, services[a.service_id], nullptr, nullptr};
       if (m.service.kind == "prompt") {
         auto spec = std::make_shared<PromptSpec>();
         if (auto e = parsePromptSpec(m.service.prompt, spec.get())) {
@@ -78,6 +99,12 @@ ViewPtr buildView(const StoreSnapshotData& d) {
           continue;
         }
         m.prompt = std::move(spec);
+      }
+      if (m.service.kind == "rest") {
+        if (rest.count(m.service.id) == 0) {
+          rest[m.service.id] = restUpstreamOf(m.service, previous, health);
+        }
+        m.rest = rest[m.service.id];
       }
       v->apis.push_back(std::move(m));
     }
@@ -112,85 +139,6 @@ std::string presentedKey(const HttpRequest& request) {
 
 bool sendError(HttpResponseWriter& response, const ApiError& e) {
   return response.send(e.status, "application/json", e.toJson());
-}
-
-/// Hop-by-hop headers (RFC 9110 7.6.1) and the caller's credentials never cross the proxy.
-bool forwarded(const std::string& name) {
-  static const char* kDropped[] = {"authorization",
-                                   "x-api-key",
-                                   "host",
-                                   "connection",
-                                   "keep-alive",
-                                   "proxy-connection",
-                                   "te",
-                                   "trailer",
-                                   "transfer-encoding",
-                                   "upgrade",
-                                   "content-length",
-                                   "x-switchyard-tenant",
-                                   "x-switchyard-app"};
-  for (const char* d : kDropped) {
-    if (strcasecmp(name.c_str(), d) == 0) {
-      return false;
-    }
-  }
-  return true;
-}
-
-/// Relays a call to a REST service as it is, under the API's keys and subscriptions.
-void proxyRest(UpstreamClient& upstream, const Service& service, const std::string& suffix,
-               const HttpRequest& request, const ManagedCall& who, HttpResponseWriter& response) {
-  UpstreamCall call;
-  call.method = request.method;
-  call.path = (suffix.empty() ? "/" : suffix) + (request.query.empty() ? "" : "?" + request.query);
-  for (const auto& [name, value] : request.headers) {
-    if (forwarded(name)) {
-      call.headers.emplace_back(name, value);
-    }
-  }
-  // The upstream learns who called from the gateway, never from the caller's own headers.
-  call.headers.emplace_back("X-Switchyard-Tenant", who.principal.tenant);
-  call.headers.emplace_back("X-Switchyard-App", who.principal.app);
-  call.body = request.body;
-  UpstreamStartResult started = upstream.start(service.base_url, 16, call);
-  if (!started.exchange) {
-    const bool timeout = started.failure == UpstreamFailure::kTimeout;
-    spdlog::warn("request {}: REST service {} failed: {} ({})", request.request_id, service.name,
-                 failureName(started.failure), started.message);
-    sendError(response,
-              ApiError::upstream(
-                  timeout ? 504 : 502, timeout ? "upstream_timeout" : "upstream_unreachable",
-                  "Service " + service.name +
-                      (timeout ? " did not answer in time" : " could not be reached")));
-    return;
-  }
-  UpstreamExchange& exchange = *started.exchange;
-  std::string content_type = "application/octet-stream";
-  for (const auto& [name, value] : exchange.headers()) {
-    if (strcasecmp(name.c_str(), "content-type") == 0) {
-      content_type = value;
-    } else if (forwarded(name)) {
-      response.setHeader(name, value);
-    }
-  }
-  // Relayed as it arrives, so long or server-sent responses are never buffered whole.
-  if (!response.beginStream(exchange.status(), content_type)) {
-    return;
-  }
-  std::string chunk;
-  for (;;) {
-    chunk.clear();
-    const UpstreamExchange::Read r = exchange.readSome(chunk);
-    if (!chunk.empty() && !response.write(chunk)) {
-      return;
-    }
-    if (r != UpstreamExchange::Read::kData) {
-      if (r == UpstreamExchange::Read::kFailed) {
-        response.closeAfter();  // a truncated body must not look complete
-      }
-      return;
-    }
-  }
 }
 
 /// A prompt API answers its run (POST on the mount) and its OpenAPI document, nothing else.
@@ -235,8 +183,8 @@ ManagementPlane::Route servePrompt(const View::Mounted& m, const std::string& re
 }  // namespace
 
 struct ManagementPlane::Impl {
-  UpstreamClient* upstream = nullptr;
   StorePtr store;
+  HealthRegistry rest_health;  ///< REST services' targets; outlives every snapshot
   std::unique_ptr<AdminApi> admin;
   std::string data_host;  ///< the data port's configured listen address
   std::atomic<uint16_t> data_port{0};
@@ -282,7 +230,7 @@ struct ManagementPlane::Impl {
     if (store->changeSeq() == current()->change_seq) {
       return;
     }
-    ViewPtr next = buildView(store->snapshot());
+    ViewPtr next = buildView(store->snapshot(), *current(), rest_health);
     quotas->setQuotas(store->quotas());
     {
       std::lock_guard lock(view_mutex);
@@ -340,11 +288,10 @@ struct ManagementPlane::Impl {
   }
 };
 
-ManagementPlane::ManagementPlane(const GatewayConfig& config, UpstreamClient& upstream,
+ManagementPlane::ManagementPlane(const GatewayConfig& config,
                                  std::function<bool(const std::string&)> model_routed)
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
-  m.upstream = &upstream;
   const std::string where = config.store.driver == "postgresql" ? postgresTarget(config.store.url)
                                                                 : config.store.path.string();
   m.store =
@@ -548,8 +495,15 @@ ManagementPlane::Route ManagementPlane::route(const HttpRequest& request,
     if (!admitRestCall(*impl_->quotas, *call, response)) {
       return Route::kAnswered;
     }
-    proxyRest(*impl_->upstream, hit->service, rest, request, *call, response);
-    return Route::kAnswered;
+    if (!hit->rest) {
+      sendError(response, ApiError::upstream(502, "service_misconfigured",
+                                             "Service " + hit->service.name +
+                                                 " has invalid settings; see the gateway log"));
+      return Route::kAnswered;
+    }
+    call->rest = hit->rest;
+    call->rest_path = rest.empty() ? "/" : rest;
+    return Route::kRest;
   }
   // An AI service answers the OpenAI surface under the mount, with or without a "/v1".
   if (rest.rfind("/v1/", 0) == 0) {

@@ -56,24 +56,6 @@ void addUpstreamWait(CallRecord& record, Clock::time_point since) {
   record.upstream_ms = record.upstream_ms.value_or(0.0) + msSince(since);
 }
 
-ApiError upstreamFailureError(UpstreamFailure f, const std::string& provider) {
-  switch (f) {
-  case UpstreamFailure::kTimeout:
-    return ApiError{504, "upstream_error", "upstream_timeout", "Provider " + provider + " did not answer in time"};
-  case UpstreamFailure::kConnect:
-    return ApiError{502, "upstream_error", "upstream_unreachable", "Cannot connect to provider " + provider};
-  case UpstreamFailure::kTooLarge:
-    return ApiError{502, "upstream_error", "upstream_response_too_large",
-                    "Provider " + provider + " answered with a body larger than the gateway accepts"};
-  case UpstreamFailure::kProtocol:
-    return ApiError{502, "upstream_error", "bad_upstream_response",
-                    "Provider " + provider + " answered with a malformed HTTP response"};
-  default:
-    return ApiError{502, "upstream_error", "upstream_connection_reset",
-                    "The connection to provider " + provider + " broke"};
-  }
-}
-
 /// Runs the configured auth schemes in order; the first that recognises the caller decides.
 bool authenticate(const Runtime& rt, const HttpRequest& req, Principal* principal, ApiError* error) {
   if (rt.auth.empty()) {
@@ -141,6 +123,8 @@ void AiProxy::handle(const HttpRequest& request, HttpResponseWriter& client) {
         return serveAi(call.op, request, *translating, call.ingress.get(), &call);
       }
       return serveAi(call.op, request, response, nullptr, &call);
+    case ManagementPlane::Route::kRest:
+      return rest_.serve(request, response, call);
     default:
       break;
     }
@@ -405,16 +389,7 @@ uint32_t AiProxy::fallbackClassOf(const AttemptResult& result) {
   return static_cast<uint32_t>(c);
 }
 
-void AiProxy::backoff(const ModelRoute& route, uint32_t retry) {
-  // Fully jittered exponential backoff: uniform in [0, min(max, base * 2^(retry-1))].
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  const int64_t base = route.retry.backoff_base.count();
-  const int64_t cap = std::min<int64_t>(route.retry.backoff_max.count(), base << std::min<uint32_t>(retry - 1, 20));
-  if (cap <= 0) {
-    return;
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, cap)(rng)));
-}
+void AiProxy::backoff(const ModelRoute& route, uint32_t retry) { backoffBeforeRetry(route.retry, retry); }
 
 AiProxy::AttemptResult AiProxy::attempt(sy_operation op, const Runtime& rt, const ModelRoute& route,
                                         const RouteTarget& route_target, const HttpRequest& request,
@@ -525,7 +500,7 @@ AiProxy::AttemptResult AiProxy::attempt(sy_operation op, const Runtime& rt, cons
 
 AiProxy::AttemptResult AiProxy::transportFailure(UpstreamFailure f, CallRecord& record, bool retry_unsafe) {
   record.upstream_failure = failureName(f);
-  ApiError e = upstreamFailureError(f, record.provider);
+  ApiError e = upstreamFailureError(f, "provider", record.provider);
   switch (f) {
   case UpstreamFailure::kConnect:
     record.flag("UF");
@@ -648,7 +623,7 @@ AiProxy::AttemptResult AiProxy::relayStream(const ProviderTarget& target, const 
       }
     } else if (!done) {
       record.upstream_failure = failureName(exchange.failure());
-      failure = upstreamFailureError(exchange.failure(), record.provider);
+      failure = upstreamFailureError(exchange.failure(), "provider", record.provider);
       failure_outcome = exchange.failure() == UpstreamFailure::kTimeout ? AttemptOutcome::kTimeout : AttemptOutcome::kReset;
       record.flag(exchange.failure() == UpstreamFailure::kTimeout ? "UT" : "UC");
     }

@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 
+#include "rest_proxy.h"
 #include "switchyard/http/http_types.h"
 #include "switchyard/log/call_record.h"
 #include "switchyard/log/record_dispatcher.h"
@@ -24,7 +25,8 @@ class AiProxy : public HttpHandler {
 public:
   AiProxy(std::function<RuntimeSharedPtr()> runtime, UpstreamClient& upstream, RecordDispatcher& records,
           const std::atomic<bool>& draining)
-      : runtime_(std::move(runtime)), upstream_(upstream), records_(records), draining_(draining) {}
+      : runtime_(std::move(runtime)), upstream_(upstream), records_(records), draining_(draining),
+        rest_(upstream, records) {}
 
   void handle(const HttpRequest& request, HttpResponseWriter& response) override;
   /// Serves APIs managed through the admin API in front of the ordinary routes. Set before start.
@@ -78,6 +80,7 @@ private:
   RecordDispatcher& records_;
   const std::atomic<bool>& draining_;
   const ManagementPlane* management_ = nullptr;
+  RestProxy rest_;
 };
 
 } // namespace switchyard

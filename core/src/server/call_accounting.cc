@@ -2,6 +2,7 @@
 
 #include <strings.h>
 
+#include <cctype>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -117,6 +118,25 @@ size_t indexAt(const json& obj) {
 }
 
 } // namespace
+
+ApiError upstreamFailureError(UpstreamFailure f, const std::string& noun, const std::string& name) {
+  std::string who = noun + " " + name;
+  std::string Who = who;
+  Who[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(Who[0])));
+  switch (f) {
+  case UpstreamFailure::kTimeout:
+    return ApiError{504, "upstream_error", "upstream_timeout", Who + " did not answer in time"};
+  case UpstreamFailure::kConnect:
+    return ApiError{502, "upstream_error", "upstream_unreachable", "Cannot connect to " + who};
+  case UpstreamFailure::kTooLarge:
+    return ApiError{502, "upstream_error", "upstream_response_too_large",
+                    Who + " answered with a body larger than the gateway accepts"};
+  case UpstreamFailure::kProtocol:
+    return ApiError{502, "upstream_error", "bad_upstream_response", Who + " answered with a malformed HTTP response"};
+  default:
+    return ApiError{502, "upstream_error", "upstream_connection_reset", "The connection to " + who + " broke"};
+  }
+}
 
 void OverheadStampingWriter::setHeader(const std::string& name, const std::string& value) {
   if (strcasecmp(name.c_str(), kOverheadHeader) == 0) {

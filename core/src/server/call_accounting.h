@@ -15,6 +15,7 @@
 #include "switchyard/http/http_types.h"
 #include "switchyard/log/call_record.h"
 #include "switchyard/runtime/runtime.h"
+#include "switchyard/upstream/upstream_client.h"
 
 namespace switchyard {
 
@@ -46,6 +47,10 @@ private:
   const std::optional<double>* upstream_ms_;
   bool stamped_ = false;
 };
+
+/// The client's error for an upstream exchange that broke: 504 for a timeout, else 502, the
+/// message naming the upstream as "<noun> <name>" (noun: "provider", "service").
+ApiError upstreamFailureError(UpstreamFailure failure, const std::string& noun, const std::string& name);
 
 /// Characters (code points) of the generated text in a chat completion or chunk: content,
 /// reasoning, refusals and tool-call arguments. Reads without building a DOM.

@@ -204,12 +204,11 @@ void Gateway::start() {
   m.proxy = std::make_unique<AiProxy>([&m] { return m.currentRuntime(); }, *m.upstream, *m.records,
                                       m.draining);
   if (m.config->store.enabled) {
-    m.management =
-        std::make_unique<ManagementPlane>(*m.config, *m.upstream, [&m](const std::string& model) {
-          // The running config, not the one at start: reloads add and remove routes.
-          RuntimeSharedPtr rt = m.currentRuntime();
-          return rt != nullptr && rt->config->models.count(model) != 0;
-        });
+    m.management = std::make_unique<ManagementPlane>(*m.config, [&m](const std::string& model) {
+      // The running config, not the one at start: reloads add and remove routes.
+      RuntimeSharedPtr rt = m.currentRuntime();
+      return rt != nullptr && rt->config->models.count(model) != 0;
+    });
     m.proxy->setManagement(m.management.get());
   }
   AdminState state;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <thread>
 
 namespace switchyard {
 
@@ -242,6 +243,16 @@ void TargetPool::report(size_t index, AttemptOutcome outcome, std::optional<std:
   }
   const bool may_eject = (ejected + 1) * 100 <= targets_.size() * outlier_.max_ejection_percent;
   health_[index]->report(outcome, retry_after, outlier_, may_eject, now, ttfb_ms);
+}
+
+void backoffBeforeRetry(const RetryPolicy& policy, uint32_t retry) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const int64_t base = policy.backoff_base.count();
+  const int64_t cap = std::min<int64_t>(policy.backoff_max.count(), base << std::min<uint32_t>(retry - 1, 20));
+  if (cap <= 0) {
+    return;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, cap)(rng)));
 }
 
 } // namespace switchyard

@@ -66,6 +66,7 @@ struct CallRecord {
   std::string endpoint;
   std::string api; ///< the API the call came through (today: the ingress endpoint path)
   std::string operation;
+  std::string method; ///< the HTTP method, for REST calls (operation "rest")
   std::string model;
   std::string provider;
   std::string provider_type;

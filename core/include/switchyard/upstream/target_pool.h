@@ -171,4 +171,8 @@ private:
 };
 using TargetPoolSharedPtr = std::shared_ptr<TargetPool>;
 
+/// Sleeps before the `retry`-th retry of a call (1 = the first): fully jittered exponential
+/// backoff, uniform in [0, min(backoff_max, backoff_base * 2^(retry-1))].
+void backoffBeforeRetry(const RetryPolicy& policy, uint32_t retry);
+
 } // namespace switchyard

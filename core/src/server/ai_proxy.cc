@@ -195,6 +195,7 @@ void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseW
   ApiError error;
   if (managed != nullptr) {
     record.principal = managed->principal;
+    record.api = managed->api;
   } else if (!authenticate(*rt, request, &record.principal, &error)) {
     sendError(response, record, error);
     return finish(record);

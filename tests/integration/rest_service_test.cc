@@ -335,40 +335,53 @@ TEST_F(RestServiceTest, ServicesTakeTargetsTimeoutsAndRetriesWithClearErrors) {
 TEST_F(RestServiceTest, ConcurrentApproveAndRejectHaveExactlyOneWinner) {
   start();
   World w = world(/*publish=*/true, /*approval=*/true);
-  for (int round = 0; round < 5; ++round) {
+  // Several admins' approvals and rejections of one pending subscription at once.
+  constexpr int kPerSide = 4;
+  for (int round = 0; round < 8; ++round) {
     const std::string app = expect(201, "POST", "/admin/v1/apps",
                                    {{"name", "racer-" + std::to_string(round)}}, w.b_member)["id"];
     const std::string sub = expect(201, "POST", "/admin/v1/subscriptions",
                                    {{"app_id", app}, {"api_id", w.api}}, w.b_member)["id"];
     std::atomic<bool> go{false};
-    int approve_status = 0;
-    int reject_status = 0;
-    auto decide = [&](const char* action, int* status) {
-      while (!go.load()) {
-        std::this_thread::yield();
-      }
-      *status =
-          call("POST", "/admin/v1/subscriptions/" + sub + "/" + action, nullptr, w.a_admin).status;
-    };
-    std::thread approver(decide, "approve", &approve_status);
-    std::thread rejecter(decide, "reject", &reject_status);
+    std::vector<int> statuses(2 * kPerSide, 0);
+    std::vector<std::thread> deciders;
+    for (int i = 0; i < 2 * kPerSide; ++i) {
+      deciders.emplace_back([&, i] {
+        while (!go.load()) {
+          std::this_thread::yield();
+        }
+        const char* action = i % 2 == 0 ? "approve" : "reject";
+        statuses[i] =
+            call("POST", "/admin/v1/subscriptions/" + sub + "/" + action, nullptr, w.a_admin)
+                .status;
+      });
+    }
     go = true;
-    approver.join();
-    rejecter.join();
-    EXPECT_EQ(std::multiset<int>({approve_status, reject_status}), std::multiset<int>({200, 409}))
-        << "round " << round << ": approve " << approve_status << ", reject " << reject_status;
+    for (auto& t : deciders) {
+      t.join();
+    }
+    int winner = -1;
+    for (int i = 0; i < 2 * kPerSide; ++i) {
+      if (statuses[i] == 200) {
+        EXPECT_EQ(winner, -1) << "round " << round << ": two decisions won";
+        winner = i;
+      } else {
+        EXPECT_EQ(statuses[i], 409) << "round " << round;
+      }
+    }
+    ASSERT_NE(winner, -1) << "round " << round << ": nobody won";
     json final = expect(200, "GET", "/admin/v1/subscriptions/" + sub, nullptr, w.a_admin);
-    EXPECT_EQ(final["state"], approve_status == 200 ? "approved" : "rejected");
+    EXPECT_EQ(final["state"], winner % 2 == 0 ? "approved" : "rejected");
     // Exactly one decision is in the audit log.
     int decisions = 0;
-    const json audit = expect(200, "GET", "/admin/v1/audit?limit=50", nullptr, w.a_admin);
+    const json audit = expect(200, "GET", "/admin/v1/audit?limit=100", nullptr, w.a_admin);
     for (const auto& e : audit["data"]) {
       if (e["object_id"] == sub &&
           (e["action"] == "subscription.approve" || e["action"] == "subscription.reject")) {
         ++decisions;
       }
     }
-    EXPECT_EQ(decisions, 1);
+    EXPECT_EQ(decisions, 1) << "round " << round;
   }
 }
 

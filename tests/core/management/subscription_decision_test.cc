@@ -77,7 +77,7 @@ class SubscriptionDecisionTest : public ::testing::Test {
       store_->insertTenant(Tenant{"ten_b", "b", 1});
       store_->insertUser(User{"usr_a", "alice@a", "ten_a", Role::kTenantAdmin, "x", 1});
       store_->insertApp(App{"app_1", "ten_b", "crawler", "", 1});
-      store_->insertService(Service{"svc_1", "ten_a", "llm", "ai", {"gpt-test"}, "", 1});
+      store_->insertService(Service{"svc_1", "ten_a", "llm", "ai", {"gpt-test"}, "", 1, nullptr});
       Api api;
       api.id = "api_1";
       api.tenant_id = "ten_a";

@@ -335,66 +335,66 @@ TEST(PostgresStore, TheServerRestartingWhileIdleCostsNoCall) {
   EXPECT_EQ(store->changeSeq(), seq);
   store->write([&](auto&) { store->insertTenant(Tenant{"ten_1", "payments", 1}); });
   EXPECT_EQ(store->changeSeq(), seq + 1);
+}
 
-  TEST_P(StoreTest, RestServiceSettingsRoundTripAndOneUrlServicesReadAsAPoolOfOne) {
-    auto store = open();
-    Service pool{"svc_p", "ten_a", "pool", "rest", {}, "http://a", 1, nullptr};
-    pool.base_urls = {"http://a", "http://b"};
-    pool.timeouts = {{"first_byte_ms", 500}};
-    pool.retry = {{"attempts", 2}};
-    Service single{"svc_s", "ten_a", "single", "rest", {}, "http://only", 1, nullptr};
-    store->write([&](auto&) {
-      store->insertTenant(Tenant{"ten_a", "a", 1});
-      store->insertService(pool);
-      store->insertService(single);
-    });
-    auto read = store->service("svc_p");
-    ASSERT_TRUE(read);
-    EXPECT_EQ(read->base_urls, pool.base_urls);
-    EXPECT_EQ(read->timeouts, pool.timeouts);
-    EXPECT_EQ(read->retry, pool.retry);
-    EXPECT_EQ(store->service("svc_s")->base_urls, std::vector<std::string>{"http://only"});
-    pool.base_urls = {"http://c"};
-    pool.base_url = "http://c";
-    store->write([&](auto&) { store->updateService(pool); });
-    EXPECT_EQ(store->snapshot().services[0].base_urls, std::vector<std::string>{"http://c"});
-  }
+TEST_P(StoreTest, RestServiceSettingsRoundTripAndOneUrlServicesReadAsAPoolOfOne) {
+  auto store = open();
+  Service pool{"svc_p", "ten_a", "pool", "rest", {}, "http://a", 1, nullptr};
+  pool.base_urls = {"http://a", "http://b"};
+  pool.timeouts = {{"first_byte_ms", 500}};
+  pool.retry = {{"attempts", 2}};
+  Service single{"svc_s", "ten_a", "single", "rest", {}, "http://only", 1, nullptr};
+  store->write([&](auto&) {
+    store->insertTenant(Tenant{"ten_a", "a", 1});
+    store->insertService(pool);
+    store->insertService(single);
+  });
+  auto read = store->service("svc_p");
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->base_urls, pool.base_urls);
+  EXPECT_EQ(read->timeouts, pool.timeouts);
+  EXPECT_EQ(read->retry, pool.retry);
+  EXPECT_EQ(store->service("svc_s")->base_urls, std::vector<std::string>{"http://only"});
+  pool.base_urls = {"http://c"};
+  pool.base_url = "http://c";
+  store->write([&](auto&) { store->updateService(pool); });
+  EXPECT_EQ(store->snapshot().services[0].base_urls, std::vector<std::string>{"http://c"});
+}
 
-  TEST_P(StoreTest, ASubscriptionDecisionOnlyLandsFromTheStateItWasMadeIn) {
-    auto store = open();
-    Subscription sub{"sub_1", "app_1", "ten_b", "api_1", "ten_a", SubscriptionState::kPending,
-                     "usr_1", "",      0,       "",      5};
-    store->write([&](auto&) {
-      store->insertTenant(Tenant{"ten_a", "a", 1});
-      store->insertTenant(Tenant{"ten_b", "b", 1});
-      store->insertApp(App{"app_1", "ten_b", "checkout", "d", 3});
-      store->insertService(Service{"svc_1", "ten_a", "llm", "ai", {"gpt-test"}, "", 4, nullptr});
-      Api api;
-      api.id = "api_1";
-      api.tenant_id = "ten_a";
-      api.name = "support";
-      api.path = "/apis/support";
-      api.version = "v1";
-      api.service_id = "svc_1";
-      store->insertApi(api);
-      store->insertSubscription(sub);
-    });
-    Subscription approved = sub;
-    approved.state = SubscriptionState::kApproved;
-    Subscription rejected = sub;
-    rejected.state = SubscriptionState::kRejected;
-    bool first = false;
-    bool second = true;
-    store->write([&](auto&) {
-      first = store->updateSubscriptionFrom(approved, SubscriptionState::kPending);
-    });
-    store->write([&](auto&) {
-      second = store->updateSubscriptionFrom(rejected, SubscriptionState::kPending);
-    });
-    EXPECT_TRUE(first);
-    EXPECT_FALSE(second);
-    EXPECT_EQ(store->subscription("sub_1")->state, SubscriptionState::kApproved);
-  }
+TEST_P(StoreTest, ASubscriptionDecisionOnlyLandsFromTheStateItWasMadeIn) {
+  auto store = open();
+  Subscription sub{"sub_1", "app_1", "ten_b", "api_1", "ten_a", SubscriptionState::kPending,
+                   "usr_1", "",      0,       "",      5};
+  store->write([&](auto&) {
+    store->insertTenant(Tenant{"ten_a", "a", 1});
+    store->insertTenant(Tenant{"ten_b", "b", 1});
+    store->insertApp(App{"app_1", "ten_b", "checkout", "d", 3});
+    store->insertService(Service{"svc_1", "ten_a", "llm", "ai", {"gpt-test"}, "", 4, nullptr});
+    Api api;
+    api.id = "api_1";
+    api.tenant_id = "ten_a";
+    api.name = "support";
+    api.path = "/apis/support";
+    api.version = "v1";
+    api.service_id = "svc_1";
+    store->insertApi(api);
+    store->insertSubscription(sub);
+  });
+  Subscription approved = sub;
+  approved.state = SubscriptionState::kApproved;
+  Subscription rejected = sub;
+  rejected.state = SubscriptionState::kRejected;
+  bool first = false;
+  bool second = true;
+  store->write(
+      [&](auto&) { first = store->updateSubscriptionFrom(approved, SubscriptionState::kPending); });
+  store->write([&](auto&) {
+    second = store->updateSubscriptionFrom(rejected, SubscriptionState::kPending);
+  });
+  EXPECT_TRUE(first);
+  EXPECT_FALSE(second);
+  EXPECT_EQ(store->subscription("sub_1")->state, SubscriptionState::kApproved);
+}
 
 }  // namespace
 }  // namespace switchyard

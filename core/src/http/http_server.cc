@@ -455,7 +455,10 @@ HttpServer::HttpServer(HttpServerOptions options, HttpHandler& handler) : impl_(
   // silently discard connections. The cap itself is enforced by CapFilter.
   params->setMaxThreads(o.max_connections);
   params->setMaxQueued(o.max_connections);
-  params->setThreadIdleTime(Poco::Timespan(30, 0));
+  // Poco 1.11's TCPServer::stop() wakes one dispatcher thread; every other one waits out this
+  // idle time before it ends, and the pool's joinAll() at shutdown waits for them all. A long
+  // idle time made each shutdown after a burst of connections hang that long.
+  params->setThreadIdleTime(Poco::Timespan(1, 0));
   Poco::Net::HTTPServerParams::Ptr params_ptr(params);
 
   impl_->pool = std::make_unique<Poco::ThreadPool>(o.name, std::max(2, o.min_threads), o.max_connections + 2,

@@ -107,6 +107,17 @@ IngressAdapterPtr adapterForPath(std::string_view path) {
   return nullptr;
 }
 
+std::optional<Json> parseCompletion(int& status, std::string& body) {
+  Json completion = Json::parse(body, nullptr, false);
+  if (completion.is_discarded() || !completion.is_object()) {
+    status = 502;
+    body = ApiError::upstream(502, "bad_upstream_response", "The provider's answer was not JSON")
+               .toJson();
+    return std::nullopt;
+  }
+  return completion;
+}
+
 ApiError parseOpenAiError(int status, std::string_view body) {
   ApiError e{status, status >= 500 ? "api_error" : "invalid_request_error", "", ""};
   const Json doc = Json::parse(body, nullptr, false);

@@ -672,14 +672,9 @@ void OpenAiResponsesAdapter::answer(int& status, std::string& body) {
   if (status < 200 || status >= 300) {
     return;  // gateway and provider errors are already OpenAI's shape
   }
-  const Json completion = Json::parse(body, nullptr, false);
-  if (completion.is_discarded() || !completion.is_object()) {
-    status = 502;
-    body = ApiError::upstream(502, "bad_upstream_response", "The provider's answer was not JSON")
-               .toJson();
-    return;
+  if (const auto completion = parseCompletion(status, body)) {
+    body = dump(chatToResponse(*completion, echo_, nowSeconds()));
   }
-  body = dump(chatToResponse(completion, echo_, nowSeconds()));
 }
 
 StreamEncoderPtr OpenAiResponsesAdapter::streamEncoder() {

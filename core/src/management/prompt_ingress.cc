@@ -151,13 +151,11 @@ class PromptAdapter : public ingress::IngressAdapter {
     if (status < 200 || status >= 300) {
       return;  // gateway and provider errors are already OpenAI's shape
     }
-    const Json completion = Json::parse(body, nullptr, false);
-    if (completion.is_discarded() || !completion.is_object()) {
-      status = 502;
-      body = ApiError::upstream(502, "bad_upstream_response", "The provider's answer was not JSON")
-                 .toJson();
+    const auto parsed = ingress::parseCompletion(status, body);
+    if (!parsed) {
       return;
     }
+    const Json& completion = *parsed;
     const Json& choice = firstChoice(completion);
     const Json* message = member(choice, "message");
     const Json* usage = given(completion, "usage");

@@ -180,14 +180,8 @@ void AiProxy::handle(const HttpRequest& request, HttpResponseWriter& client) {
 void AiProxy::serveAi(sy_operation op, const HttpRequest& request, HttpResponseWriter& client,
                       ingress::IngressAdapter* ingress, const ManagedCall* managed) {
   CallRecord record;
-  record.request_id = request.request_id;
-  record.start = Clock::now();
+  beginRecord(record, request);
   OverheadStampingWriter response(client, record.start, &record.upstream_ms);
-  record.start_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
-  record.client_address = request.peer;
-  record.endpoint = request.path;
   record.api = request.path;
   record.operation = op == SY_OP_CHAT_COMPLETIONS ? "chat.completions" : "embeddings";
 

@@ -119,6 +119,16 @@ size_t indexAt(const json& obj) {
 
 } // namespace
 
+void beginRecord(CallRecord& record, const HttpRequest& request) {
+  record.request_id = request.request_id;
+  record.start = Clock::now();
+  record.start_unix_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  record.client_address = request.peer;
+  record.endpoint = request.path;
+}
+
 ApiError upstreamFailureError(UpstreamFailure f, const std::string& noun, const std::string& name) {
   std::string who = noun + " " + name;
   std::string Who = who;

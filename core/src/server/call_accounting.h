@@ -48,6 +48,9 @@ private:
   bool stamped_ = false;
 };
 
+/// Opens the record of a call arriving now: id, start times, client address and endpoint.
+void beginRecord(CallRecord& record, const HttpRequest& request);
+
 /// The client's error for an upstream exchange that broke: 504 for a timeout, else 502, the
 /// message naming the upstream as "<noun> <name>" (noun: "provider", "service").
 ApiError upstreamFailureError(UpstreamFailure failure, const std::string& noun, const std::string& name);

@@ -82,14 +82,8 @@ class RetryTicket {
 void RestProxy::serve(const HttpRequest& request, HttpResponseWriter& client,
                       const ManagedCall& call) {
   CallRecord record;
-  record.request_id = request.request_id;
-  record.start = Clock::now();
+  beginRecord(record, request);
   OverheadStampingWriter response(client, record.start, &record.upstream_ms);
-  record.start_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
-  record.client_address = request.peer;
-  record.endpoint = request.path;
   record.api = call.api;
   record.operation = "rest";
   record.method = request.method;

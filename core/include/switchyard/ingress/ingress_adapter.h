@@ -53,6 +53,10 @@ using IngressAdapterPtr = std::unique_ptr<IngressAdapter>;
 /// null when the path is not a translated ingress.
 IngressAdapterPtr adapterForPath(std::string_view path);
 
+/// A successful (2xx) unified answer's chat.completion; when the provider's answer was not a
+/// JSON object, nullopt, with `status` and `body` turned into a 502 OpenAI-shaped error.
+std::optional<Json> parseCompletion(int& status, std::string& body);
+
 /// The status and error of an OpenAI error document ({"error":{"message","type","code"}}).
 ApiError parseOpenAiError(int status, std::string_view body);
 

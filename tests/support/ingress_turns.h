@@ -138,4 +138,24 @@ inline StreamedTurn streamToolTurn(uint16_t port, bool messages, const nlohmann:
   return turn;
 }
 
+/// Streams the weather tool turn of the provider tests through both ingress APIs and checks
+/// each: the text "Checking.", two get_weather calls, and call i's arguments equal to args[i]
+/// (a null entry leaves that call's arguments unchecked).
+inline void expectWeatherTurnThroughBothIngresses(uint16_t port, const nlohmann::json& chat,
+                                                  const Headers& headers,
+                                                  const std::vector<nlohmann::json>& args) {
+  for (const bool messages : {true, false}) {
+    const std::string path = messages ? "/v1/messages" : "/v1/responses";
+    const StreamedTurn turn = streamToolTurn(port, messages, chat, headers);
+    EXPECT_EQ(turn.text, "Checking.") << path;
+    ASSERT_EQ(turn.calls.size(), 2u) << path;
+    EXPECT_EQ(turn.calls[0].first, "get_weather");
+    for (size_t i = args.size(); i-- > 0;) {
+      if (!args[i].is_null()) {
+        EXPECT_EQ(turn.calls[i].second, args[i]) << path;
+      }
+    }
+  }
+}
+
 } // namespace switchyard::testing

@@ -263,16 +263,9 @@ TEST_F(AzureOpenAiGatewayTest, WrongKeyIsAnAuthError) {
 
 // The same streamed tool turn through the Anthropic Messages and OpenAI Responses ingress APIs.
 TEST_F(AzureOpenAiGatewayTest, ToolStreamThroughMessagesAndResponses) {
-  const json chat = withTools(userChat("Weather?"));
-  for (const bool messages : {true, false}) {
-    const std::string path = messages ? "/v1/messages" : "/v1/responses";
-    const StreamedTurn turn = streamToolTurn(gateway_->port(), messages, chat, authHeaders());
-    EXPECT_EQ(turn.text, "Checking.") << path;
-    ASSERT_EQ(turn.calls.size(), 2u) << path;
-    EXPECT_EQ(turn.calls[0].first, "get_weather");
-    EXPECT_EQ(turn.calls[1].second, json::parse(R"({"city":"Lyon"})")) << path;
-    EXPECT_EQ(turn.calls[0].second, json::parse(R"({"city":"Paris"})")) << path;
-  }
+  expectWeatherTurnThroughBothIngresses(gateway_->port(), withTools(userChat("Weather?")),
+                                        authHeaders(),
+                                        {json::parse(R"({"city":"Paris"})"), json::parse(R"({"city":"Lyon"})")});
 }
 
 }  // namespace

@@ -216,16 +216,9 @@ TEST_F(CohereGatewayTest, UnsupportedParameterIsRefusedBeforeTheUpstream) {
 
 // The same streamed tool turn through the Anthropic Messages and OpenAI Responses ingress APIs.
 TEST_F(CohereGatewayTest, ToolStreamThroughMessagesAndResponses) {
-  const json chat = withTools(userChat("Weather?"));
-  for (const bool messages : {true, false}) {
-    const std::string path = messages ? "/v1/messages" : "/v1/responses";
-    const StreamedTurn turn = streamToolTurn(gateway_->port(), messages, chat, authHeaders());
-    EXPECT_EQ(turn.text, "Checking.") << path;
-    ASSERT_EQ(turn.calls.size(), 2u) << path;
-    EXPECT_EQ(turn.calls[0].first, "get_weather");
-    EXPECT_EQ(turn.calls[1].second, json::parse(R"({"location":"Lyon"})")) << path;
-    EXPECT_EQ(turn.calls[0].second, json::parse(R"({"location":"Paris"})")) << path;
-  }
+  expectWeatherTurnThroughBothIngresses(gateway_->port(), withTools(userChat("Weather?")),
+                                        authHeaders(),
+                                        {json::parse(R"({"location":"Paris"})"), json::parse(R"({"location":"Lyon"})")});
 }
 
 }  // namespace

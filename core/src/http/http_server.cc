@@ -1,41 +1,45 @@
 #include "switchyard/http/http_server.h"
 
-#include "switchyard/http/poco_status.h"
-
-#include <Poco/Net/HTTPRequestHandler.h>
-#include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Delegate.h>
-#include <Poco/Net/HTTPServerResponseImpl.h>
-#include <Poco/Net/HTTPServerSession.h>
-#include <Poco/Net/TCPServerConnection.h>
-#include <Poco/Timestamp.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
-#include <Poco/Net/HTTPServerParams.h>
-#include <Poco/Net/HTTPServerRequest.h>
-#include <Poco/Net/HTTPServerRequestImpl.h>
-#include <Poco/Net/HTTPServerResponse.h>
-#include <Poco/Net/NetException.h>
-#include <Poco/Net/ServerSocket.h>
-#include <Poco/Net/TCPServer.h>
-#include <Poco/Net/TCPServerConnectionFactory.h>
-#include <Poco/ThreadPool.h>
 #include <spdlog/spdlog.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <mutex>
 #include <random>
+#include <stdexcept>
 #include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "http/request_parser.h"
+#include "http/worker_pool.h"
+#include "switchyard/common/api_error.h"
 
 namespace switchyard {
 namespace {
 
-using Poco::Net::HTTPServerRequest;
-using Poco::Net::HTTPServerResponse;
+using Clock = std::chrono::steady_clock;
 
 std::string newRequestId() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   static const char* kHex = "0123456789abcdef";
-  std::string id = "req_";
+  std::string id;
+  id.reserve(36);
+  id = "req_";
   for (int i = 0; i < 2; ++i) {
     uint64_t v = rng();
     for (int j = 0; j < 16; ++j) {
@@ -45,20 +49,502 @@ std::string newRequestId() {
   return id;
 }
 
-struct Counters {
-  std::atomic<int> open{0};
-  std::atomic<uint64_t> refused{0};
+/// "Date: ...\r\n", formatted once a second per thread.
+std::string_view dateLine() {
+  thread_local char line[64];
+  thread_local size_t length = 0;
+  thread_local time_t formatted_at = -1;
+  const time_t now = time(nullptr);
+  if (now != formatted_at) {
+    tm t{};
+    gmtime_r(&now, &t);
+    length = strftime(line, sizeof line, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &t);
+    formatted_at = now;
+  }
+  return {line, length};
+}
+
+std::string peerName(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
+    inet_ntop(AF_INET6, &a.sin6_addr, host, sizeof host);
+    return "[" + std::string(host) + "]:" + std::to_string(ntohs(a.sin6_port));
+  }
+  const auto& a = reinterpret_cast<const sockaddr_in&>(ss);
+  inet_ntop(AF_INET, &a.sin_addr, host, sizeof host);
+  return std::string(host) + ":" + std::to_string(ntohs(a.sin_port));
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+/// Where a connection is: waiting in the event loop for request bytes, with a worker running
+/// its handler, or being closed politely (an answer sent, the client's leftovers discarded).
+enum class Phase : uint8_t { kReading, kBusy, kLinger };
+
+struct Connection {
+  Connection(int fd_, std::string peer_, const http1::RequestLimits& limits)
+      : fd(fd_), peer(std::move(peer_)), parser(limits) {}
+
+  int fd;
+  std::string peer;
+  std::string in;  ///< bytes read and not yet consumed by the parser
+  http1::RequestParser parser;
+  std::atomic<Phase> phase{Phase::kReading};
+  Clock::time_point deadline;
+  int served = 0;
+  bool counted = true;  ///< an open connection (a refused one is not)
+  bool request_started = false;
+  bool continue_sent = false;
+  bool peer_closed = false;
+  size_t lingered = 0;
+  size_t linger_cap = 0;
 };
 
-/// Our writer over Poco's response: the only place that touches Poco's output streams.
-class PocoResponseWriter : public HttpResponseWriter {
-public:
-  explicit PocoResponseWriter(HTTPServerResponse& response) : response_(response) {}
+constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+
+/// Writes all of `parts` to a non-blocking socket, waiting up to `stall` for room each time the
+/// socket buffer is full. @return false when the peer is gone or stalls longer.
+bool sendAll(int fd, iovec* parts, int count, int stall_ms) {
+  while (count > 0) {
+    msghdr msg{};
+    msg.msg_iov = parts;
+    msg.msg_iovlen = static_cast<size_t>(count);
+    const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        pollfd pfd{fd, POLLOUT, 0};
+        int rc;
+        do {
+          rc = ::poll(&pfd, 1, stall_ms);
+        } while (rc < 0 && errno == EINTR);
+        if (rc <= 0 || (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) {
+          return false;
+        }
+        continue;
+      }
+      return false;
+    }
+    size_t left = static_cast<size_t>(n);
+    while (count > 0 && left >= parts->iov_len) {
+      left -= parts->iov_len;
+      ++parts;
+      --count;
+    }
+    if (count > 0) {
+      parts->iov_base = static_cast<char*>(parts->iov_base) + left;
+      parts->iov_len -= left;
+    }
+  }
+  return true;
+}
+
+bool sendAll(int fd, std::string_view a, std::string_view b, int stall_ms) {
+  iovec parts[2] = {{const_cast<char*>(a.data()), a.size()},
+                    {const_cast<char*>(b.data()), b.size()}};
+  return sendAll(fd, parts, b.empty() ? 1 : 2, stall_ms);
+}
+
+std::string errorResponse(int status, const ApiError& error, bool close) {
+  const std::string body = error.toJson();
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " +
+                    std::string(http1::reasonPhrase(status)) + "\r\n";
+  out += dateLine();
+  out += "Content-Type: application/json\r\nx-request-id: " + newRequestId() + "\r\n";
+  if (status == 503) {
+    out += "Retry-After: 1\r\n";
+  }
+  if (close) {
+    out += "Connection: close\r\n";
+  }
+  out += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  out += body;
+  return out;
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(HttpServerOptions o, HttpHandler& h) : options(std::move(o)), handler(h) {
+    limits.max_body_bytes = options.max_body_bytes;
+  }
+
+  HttpServerOptions options;
+  HttpHandler& handler;
+  http1::RequestLimits limits;
+  int listen_fd = -1;
+  int epoll_fd = -1;
+  int wake_fd = -1;
+  int spare_fd = -1;  ///< held open so that at the fd limit one connection can still be told 503
+  uint16_t port = 0;
+  std::thread loop;
+  std::unique_ptr<WorkerPool> workers;
+
+  std::mutex conns_mutex;
+  std::unordered_set<Connection*> conns;
+  std::atomic<int> open{0};
+  std::atomic<int> active{0};
+  std::atomic<uint64_t> refused{0};
+  std::atomic<bool> accepting{false};
+  std::atomic<bool> draining{false};
+  std::atomic<bool> stopping{false};
+  bool listener_closed = false;  // loop thread only
+  char read_buffer[65536];       // loop thread only
+
+  // Markers told apart from connections in epoll's user data.
+  char listen_tag = 0;
+  char wake_tag = 0;
+
+  int stallMs() const { return std::max(1, options.request_timeout_s) * 1000; }
+
+  // --- loop thread -------------------------------------------------------------------------
+
+  void runLoop() {
+    epoll_event events[256];
+    auto next_sweep = Clock::now() + std::chrono::milliseconds(250);
+    while (!stopping.load()) {
+      const int n = ::epoll_wait(epoll_fd, events, 256, 250);
+      for (int i = 0; i < n; ++i) {
+        void* tag = events[i].data.ptr;
+        if (tag == &listen_tag) {
+          acceptAll();
+        } else if (tag == &wake_tag) {
+          uint64_t v;
+          [[maybe_unused]] ssize_t r = ::read(wake_fd, &v, sizeof v);
+        } else {
+          onReadable(static_cast<Connection*>(tag));
+        }
+      }
+      if (!accepting.load() && !listener_closed) {
+        closeListener();
+      }
+      const auto now = Clock::now();
+      if (now >= next_sweep || draining.load()) {
+        sweep(now);
+        next_sweep = now + std::chrono::milliseconds(250);
+      }
+    }
+  }
+
+  void closeListener() {
+    listener_closed = true;
+    if (listen_fd >= 0) {
+      ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, listen_fd, nullptr);
+      ::close(listen_fd);
+      listen_fd = -1;
+    }
+  }
+
+  void acceptAll() {
+    for (;;) {
+      sockaddr_storage ss{};
+      socklen_t len = sizeof ss;
+      const int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len,
+                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) {
+          continue;
+        }
+        if (errno == EMFILE || errno == ENFILE) {
+          refuseAtFdLimit();
+        }
+        return;
+      }
+      if (!accepting.load()) {
+        ::close(fd);
+        continue;
+      }
+      if (open.load() >= options.max_connections) {
+        refuse(fd, peerName(ss));
+        continue;
+      }
+      const int one = 1;
+      // Responses go out as one write, but SSE chunks are small writes in a row: without
+      // NODELAY each second one waits for the peer's delayed ACK (~40 ms).
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      auto* c = new Connection(fd, peerName(ss), limits);
+      c->deadline = Clock::now() + std::chrono::seconds(options.request_timeout_s);
+      open++;
+      track(c);
+      epoll_event ev{kReadEvents, {.ptr = c}};
+      if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        closeConnection(c);
+      }
+    }
+  }
+
+  /// Beyond the cap: answer 503 at once, then read and drop what the client sends so that
+  /// closing does not become a reset that destroys the answer on the client's side.
+  void refuse(int fd, std::string peer) {
+    refused++;
+    static const std::string kResponse =
+        errorResponse(503,
+                      ApiError{503, "overloaded_error", "gateway_overloaded",
+                               "The gateway is at its connection limit; retry shortly"},
+                      true);
+    if (!sendAll(fd, kResponse, {}, 100)) {
+      ::close(fd);
+      return;
+    }
+    ::shutdown(fd, SHUT_WR);
+    auto* c = new Connection(fd, std::move(peer), limits);
+    c->counted = false;
+    startLinger(c, 64 * 1024, std::chrono::seconds(1));
+    track(c);
+    epoll_event ev{kReadEvents, {.ptr = c}};
+    if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      closeConnection(c);
+    }
+  }
+
+  /// At the process's fd limit the listener stays readable and cannot be drained; give up the
+  /// spare fd for one accept so that the client gets a 503 instead of hanging in the backlog.
+  void refuseAtFdLimit() {
+    if (spare_fd < 0) {
+      return;
+    }
+    ::close(spare_fd);
+    spare_fd = -1;
+    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      refused++;
+      static const std::string kResponse =
+          errorResponse(503,
+                        ApiError{503, "overloaded_error", "gateway_overloaded",
+                                 "The gateway is out of file descriptors; retry shortly"},
+                        true);
+      sendAll(fd, kResponse, {}, 10);
+      ::close(fd);
+    }
+    spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    static std::atomic<int64_t> last_warning{0};
+    const int64_t now_s =
+        std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();
+    if (last_warning.exchange(now_s) != now_s) {
+      spdlog::warn("{}: out of file descriptors; new connections are answered 503", options.name);
+    }
+  }
+
+  void startLinger(Connection* c, size_t cap, std::chrono::milliseconds for_at_most) {
+    c->phase = Phase::kLinger;
+    c->linger_cap = cap;
+    c->lingered = 0;
+    c->deadline = Clock::now() + for_at_most;
+  }
+
+  void onReadable(Connection* c) {
+    if (c->phase.load() == Phase::kLinger) {
+      char sink[16384];
+      for (;;) {
+        const ssize_t n = ::recv(c->fd, sink, sizeof sink, 0);
+        if (n > 0) {
+          c->lingered += static_cast<size_t>(n);
+          if (c->lingered > c->linger_cap) {
+            closeConnection(c);
+            return;
+          }
+          continue;
+        }
+        if (n < 0 && errno == EINTR) {
+          continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          rearm(c);
+          return;
+        }
+        closeConnection(c);  // EOF or error: the client has what it needs
+        return;
+      }
+    }
+
+    bool eof = false;
+    size_t this_round = 0;
+    for (;;) {
+      const ssize_t n = ::recv(c->fd, read_buffer, sizeof read_buffer, 0);
+      if (n > 0) {
+        c->in.append(read_buffer, static_cast<size_t>(n));
+        this_round += static_cast<size_t>(n);
+        if (static_cast<size_t>(n) < sizeof read_buffer || this_round >= (1u << 20)) {
+          break;  // drained for now, or enough for one turn: other connections wait too
+        }
+        continue;
+      }
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        break;
+      }
+      eof = true;
+      break;
+    }
+    c->peer_closed = c->peer_closed || eof;
+    if (!c->in.empty() && !c->request_started) {
+      c->request_started = true;
+      c->deadline = Clock::now() + std::chrono::seconds(options.request_timeout_s);
+    }
+    process(c);
+  }
+
+  /// Runs the parser over what has arrived, then hands a complete request to a worker,
+  /// answers a bad one, or waits for more.
+  void process(Connection* c) {
+    const size_t used = c->parser.feed(c->in);
+    c->in.erase(0, used);
+    if (c->parser.failed()) {
+      answerParseError(c);
+      return;
+    }
+    if (c->parser.done()) {
+      c->phase = Phase::kBusy;
+      active++;
+      if (!workers->submit([this, c] {
+            serve(c);
+            active--;
+          })) {
+        active--;
+        closeConnection(c);
+      }
+      return;
+    }
+    if (c->peer_closed) {
+      closeConnection(c);  // the client left in the middle of a request (or between requests)
+      return;
+    }
+    if (c->parser.headParsed() && c->parser.expectsContinue() && !c->continue_sent) {
+      c->continue_sent = true;
+      static const std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      if (!sendAll(c->fd, kContinue, {}, 100)) {
+        closeConnection(c);
+        return;
+      }
+    }
+    rearm(c);
+  }
+
+  void answerParseError(Connection* c) {
+    int status = 400;
+    ApiError error = ApiError::invalidRequest("Malformed HTTP request", "malformed_http");
+    switch (c->parser.error()) {
+      case http1::ParseError::kBodyTooLarge:
+        status = 413;
+        error = ApiError{413, "invalid_request_error", "request_too_large",
+                         "Request body exceeds the gateway limit of " +
+                             std::to_string(limits.max_body_bytes) + " bytes"};
+        break;
+      case http1::ParseError::kHeadTooLarge:
+        status = 431;
+        error = ApiError{431, "invalid_request_error", "request_header_too_large",
+                         "Request head exceeds the gateway limit of " +
+                             std::to_string(limits.max_head_bytes) + " bytes or " +
+                             std::to_string(limits.max_header_count) + " header fields"};
+        break;
+      case http1::ParseError::kBadVersion:
+        status = 505;
+        error = ApiError{505, "invalid_request_error", "http_version_not_supported",
+                         "Only HTTP/1.0 and HTTP/1.1 are served"};
+        break;
+      default:
+        break;
+    }
+    error.status = status;
+    if (!sendAll(c->fd, errorResponse(status, error, true), {}, 100)) {
+      closeConnection(c);
+      return;
+    }
+    ::shutdown(c->fd, SHUT_WR);
+    // Like nginx's lingering close: a 413 is sent before the body is read; closing with it
+    // unread would make the kernel answer with a reset that can destroy the 413 in transit.
+    startLinger(c, 4u * 1024 * 1024, std::chrono::seconds(2));
+    rearm(c);
+  }
+
+  /// Closes connections past their deadline and, while draining, idle keep-alive ones.
+  void sweep(Clock::time_point now) {
+    std::vector<Connection*> expired;
+    {
+      std::lock_guard lock(conns_mutex);
+      for (Connection* c : conns) {
+        const Phase phase = c->phase.load();
+        if (phase == Phase::kBusy) {
+          continue;
+        }
+        if (now >= c->deadline ||
+            (draining.load() && phase == Phase::kReading && !c->request_started)) {
+          expired.push_back(c);
+        }
+      }
+    }
+    for (Connection* c : expired) {
+      closeConnection(c);
+    }
+  }
+
+  // --- both threads --------------------------------------------------------------------------
+
+  void track(Connection* c) {
+    std::lock_guard lock(conns_mutex);
+    conns.insert(c);
+  }
+
+  void rearm(Connection* c) {
+    epoll_event ev{kReadEvents, {.ptr = c}};
+    if (::epoll_ctl(epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
+      closeConnection(c);
+    }
+  }
+
+  void closeConnection(Connection* c) {
+    {
+      std::lock_guard lock(conns_mutex);
+      conns.erase(c);
+    }
+    ::close(c->fd);
+    if (c->counted) {
+      open--;
+    }
+    delete c;
+  }
+
+  // --- worker threads ------------------------------------------------------------------------
+
+  void serve(Connection* c);
+};
+
+namespace {
+
+/// Our response writer over the connection's socket: the head and a body leave in one write;
+/// a stream's chunks are framed and written as they come.
+class SocketResponseWriter : public HttpResponseWriter {
+ public:
+  SocketResponseWriter(int fd, bool keep_alive, bool http10, bool head_only, int stall_ms)
+      : fd_(fd),
+        keep_alive_(keep_alive),
+        http10_(http10),
+        head_only_(head_only),
+        stall_ms_(stall_ms) {}
 
   void setHeader(const std::string& name, const std::string& value) override {
-    if (!started_) {
-      response_.set(name, value);
+    if (started_) {
+      return;
     }
+    // Framing headers are the server's to write.
+    if (iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
+        iequals(name, "connection") || iequals(name, "keep-alive")) {
+      return;
+    }
+    for (auto& [n, v] : headers_) {
+      if (iequals(n, name)) {
+        v = value;
+        return;
+      }
+    }
+    headers_.emplace_back(name, value);
   }
 
   bool send(int status, std::string_view content_type, std::string_view body) override {
@@ -66,15 +552,9 @@ public:
       return false;
     }
     started_ = true;
-    try {
-      setStatusCode(response_, status);
-      response_.setContentType(std::string(content_type));
-      response_.setContentLength(static_cast<std::streamsize>(body.size()));
-      response_.sendBuffer(body.data(), body.size());
-      return true;
-    } catch (...) {
-      return false;
-    }
+    std::string head = buildHead(status, content_type, /*stream=*/false, body.size());
+    ok_ = sendAll(fd_, head, head_only_ ? std::string_view{} : body, stall_ms_);
+    return ok_;
   }
 
   bool beginStream(int status, std::string_view content_type) override {
@@ -82,440 +562,300 @@ public:
       return false;
     }
     started_ = true;
-    try {
-      setStatusCode(response_, status);
-      response_.setContentType(std::string(content_type));
-      response_.setChunkedTransferEncoding(true);
-      stream_ = &response_.send();
-      stream_->flush();
-      return stream_->good();
-    } catch (...) {
-      stream_ = nullptr;
-      return false;
+    streaming_ = true;
+    if (http10_) {
+      keep_alive_ = false;  // an HTTP/1.0 client reads a stream until the connection closes
     }
+    std::string head = buildHead(status, content_type, /*stream=*/true, 0);
+    ok_ = sendAll(fd_, head, {}, stall_ms_);
+    return ok_;
   }
 
   bool write(std::string_view bytes) override {
-    if (stream_ == nullptr || !stream_->good()) {
+    if (!streaming_ || !ok_) {
       return false;
     }
-    try {
-      stream_->write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-      stream_->flush();
-      return stream_->good();
-    } catch (...) {
-      return false;
+    if (bytes.empty() || head_only_) {
+      return true;  // an empty chunk would end the stream
     }
+    if (http10_) {
+      ok_ = sendAll(fd_, bytes, {}, stall_ms_);
+      return ok_;
+    }
+    char size_line[24];
+    const int n = snprintf(size_line, sizeof size_line, "%zx\r\n", bytes.size());
+    iovec parts[3] = {{size_line, static_cast<size_t>(n)},
+                      {const_cast<char*>(bytes.data()), bytes.size()},
+                      {const_cast<char*>("\r\n"), 2}};
+    ok_ = sendAll(fd_, parts, 3, stall_ms_);
+    return ok_;
   }
 
-  void closeAfter() override { response_.setKeepAlive(false); }
+  void closeAfter() override { keep_alive_ = false; }
   bool started() const override { return started_; }
 
-private:
-  HTTPServerResponse& response_;
-  std::ostream* stream_ = nullptr;
-  bool started_ = false;
-};
-
-bool readBody(HTTPServerRequest& request, size_t limit, std::string* body, bool* too_large) {
-  *too_large = false;
-  const bool has_length = request.hasContentLength();
-  if (has_length) {
-    const auto length = request.getContentLength64();
-    if (length < 0 || static_cast<uint64_t>(length) > limit) {
-      *too_large = true;
-      return false;
-    }
-    body->reserve(static_cast<size_t>(length));
-  } else if (!request.getChunkedTransferEncoding()) {
-    return true; // no body
-  }
-  std::istream& in = request.stream();
-  char buf[16384];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    body->append(buf, static_cast<size_t>(in.gcount()));
-    if (body->size() > limit) {
-      *too_large = true;
-      return false;
-    }
-  }
-  return !in.bad();
-}
-
-/// Closing with request bytes unread makes the kernel answer them with a reset, which can
-/// destroy our 413 on the client's side before it is read. Like nginx's lingering close,
-/// read and discard a bounded amount first.
-void lingerOnUnreadBody(HTTPServerRequest& request) {
-  try {
-    auto& impl = static_cast<Poco::Net::HTTPServerRequestImpl&>(request);
-    Poco::Net::StreamSocket& socket = impl.socket();
-    socket.setReceiveTimeout(Poco::Timespan(0, 200000));
-    char sink[16384];
-    size_t discarded = 0;
-    while (discarded < 4u * 1024 * 1024) {
-      int n = socket.receiveBytes(sink, sizeof sink);
-      if (n <= 0) {
-        break;
-      }
-      discarded += static_cast<size_t>(n);
-    }
-  } catch (...) {
-  }
-}
-
-class Adapter : public Poco::Net::HTTPRequestHandler {
-public:
-  Adapter(HttpHandler& handler, size_t max_body) : handler_(handler), max_body_(max_body) {}
-
-  void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
-    PocoResponseWriter writer(response);
-    try {
-      HttpRequest req;
-      req.request_id = newRequestId();
-      writer.setHeader("x-request-id", req.request_id);
-      req.method = request.getMethod();
-      req.uri = request.getURI();
-      const auto q = req.uri.find('?');
-      req.path = req.uri.substr(0, q);
-      if (q != std::string::npos) {
-        req.query = req.uri.substr(q + 1);
-      }
-      for (const auto& [name, value] : request) {
-        req.headers.emplace_back(name, value);
-      }
-      req.peer = request.clientAddress().toString();
-      bool too_large = false;
-      if (!readBody(request, max_body_, &req.body, &too_large)) {
-        // The rest of the body is unread, so the connection cannot carry another request.
-        writer.closeAfter();
-        if (too_large) {
-          ApiError e{413, "invalid_request_error", "request_too_large",
-                     "Request body exceeds the gateway limit of " + std::to_string(max_body_) + " bytes"};
-          writer.send(413, "application/json", e.toJson());
-          lingerOnUnreadBody(request);
-        }
-        return;
-      }
-      handler_.handle(req, writer);
-    } catch (const std::exception& e) {
-      spdlog::error("unhandled error serving {}: {}", request.getURI(), e.what());
-      writer.closeAfter();
-      if (!writer.started()) {
-        writer.send(500, "application/json", ApiError::internal("internal error").toJson());
-      }
-    } catch (...) {
-      writer.closeAfter();
-      if (!writer.started()) {
-        writer.send(500, "application/json", ApiError::internal("internal error").toJson());
-      }
-    }
-  }
-
-private:
-  HttpHandler& handler_;
-  size_t max_body_;
-};
-
-class AdapterFactory : public Poco::Net::HTTPRequestHandlerFactory {
-public:
-  AdapterFactory(HttpHandler& handler, size_t max_body) : handler_(handler), max_body_(max_body) {}
-  Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
-    return new Adapter(handler_, max_body_);
-  }
-  /// abort=false waits for each connection's current request; abort=true cuts them.
-  void notifyStopped(bool abort) { serverStopped.notify(this, abort); }
-  template <class Connection> void subscribe(Connection* c, void (Connection::*fn)(const bool&)) {
-    serverStopped += Poco::delegate(c, fn);
-  }
-  template <class Connection> void unsubscribe(Connection* c, void (Connection::*fn)(const bool&)) {
-    serverStopped -= Poco::delegate(c, fn);
-  }
-
-private:
-  HttpHandler& handler_;
-  size_t max_body_;
-};
-
-/// HTTP/1.1 keep-alive loop, as Poco's HTTPServerConnection runs it, with two differences:
-/// it counts itself in and out of the open connections, and it waits for the next request
-/// with one poll(2) where Poco 1.11 creates, fills, waits on and closes an epoll set per
-/// request (four syscalls and an fd on the hot path).
-class KeepAliveConnection : public Poco::Net::TCPServerConnection {
-public:
-  KeepAliveConnection(const Poco::Net::StreamSocket& socket, Poco::Net::HTTPServerParams::Ptr params,
-                      Poco::SharedPtr<AdapterFactory> factory, Counters& counters)
-      : TCPServerConnection(socket), params_(std::move(params)), factory_(std::move(factory)),
-        counters_(counters) {
-    counters_.open++;
-    factory_->subscribe(this, &KeepAliveConnection::onServerStopped);
-    // Poco writes a response head and body (and every SSE chunk) as separate sends; with
-    // Nagle on, each second send waits for the peer's delayed ACK (~40 ms).
-    try {
-      this->socket().setNoDelay(true);
-    } catch (...) {
-    }
-  }
-
-  ~KeepAliveConnection() override {
-    try {
-      factory_->unsubscribe(this, &KeepAliveConnection::onServerStopped);
-    } catch (...) {
-    }
-    counters_.open--;
-  }
-
-  void run() override {
-    Session session(socket(), params_);
-    int remaining = params_->getMaxKeepAliveRequests(); // <= 0: unlimited
-    bool first = true;
-    while (!stopped_) {
-      const Poco::Timespan wait = first ? params_->getTimeout() : params_->getKeepAliveTimeout();
-      if (!first && (!session.getKeepAlive() || (params_->getMaxKeepAliveRequests() > 0 && remaining <= 0))) {
-        break;
-      }
-      if (session.pending() == 0 && !readable(wait)) {
-        break;
-      }
-      first = false;
-      --remaining;
-      try {
-        Poco::FastMutex::ScopedLock lock(mutex_);
-        if (stopped_) {
-          break;
-        }
-        Poco::Net::HTTPServerResponseImpl response(session);
-        Poco::Net::HTTPServerRequestImpl request(response, session, params_);
-        response.setDate(Poco::Timestamp());
-        response.setVersion(request.getVersion());
-        response.setKeepAlive(params_->getKeepAlive() && request.getKeepAlive() && session.canKeepAlive());
-        std::unique_ptr<Poco::Net::HTTPRequestHandler> handler(factory_->createRequestHandler(request));
-        if (request.getExpectContinue() && response.getStatus() == Poco::Net::HTTPResponse::HTTP_OK) {
-          response.sendContinue();
-        }
-        handler->handleRequest(request, response);
-        session.setKeepAlive(params_->getKeepAlive() && response.getKeepAlive() && session.canKeepAlive());
-      } catch (const Poco::Net::NoMessageException&) {
-        break; // the client closed between requests
-      } catch (const Poco::Net::MessageException&) {
-        sendBadRequest(session);
-        break;
-      } catch (...) {
-        break; // the connection broke; the handler already answered what it could
-      }
-    }
-  }
-
-private:
-  /// Exposes how many request bytes Poco already buffered (they need no poll).
-  class Session : public Poco::Net::HTTPServerSession {
-  public:
-    using HTTPServerSession::HTTPServerSession;
-    int pending() { return buffered(); }
-  };
-
-  bool readable(const Poco::Timespan& wait) {
-    pollfd pfd{socket().impl()->sockfd(), POLLIN, 0};
-    const int ms = static_cast<int>(wait.totalMilliseconds());
-    for (;;) {
-      const int rc = ::poll(&pfd, 1, ms);
-      if (rc < 0 && errno == EINTR) {
-        continue;
-      }
-      return rc > 0;
-    }
-  }
-
-  static void sendBadRequest(Poco::Net::HTTPServerSession& session) {
-    try {
-      Poco::Net::HTTPServerResponseImpl response(session);
-      response.setVersion(Poco::Net::HTTPMessage::HTTP_1_1);
-      response.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_BAD_REQUEST);
-      response.setKeepAlive(false);
-      static const std::string kBody =
-          ApiError::invalidRequest("Malformed HTTP request", "malformed_http").toJson();
-      response.setContentType("application/json");
-      response.sendBuffer(kBody.data(), kBody.size());
-    } catch (...) {
-    }
-  }
-
-  /// abort=false waits for the request in progress (the mutex), then ends the connection.
-  void onServerStopped(const bool& abort) {
-    stopped_ = true;
-    if (abort) {
-      try {
-        socket().shutdown();
-      } catch (...) {
-      }
+  /// Ends the response: the last chunk of a stream, or a 500 if the handler sent nothing.
+  void finish() {
+    if (!started_) {
+      keep_alive_ = false;
+      send(500, "application/json", ApiError::internal("internal error").toJson());
       return;
     }
-    Poco::FastMutex::ScopedLock lock(mutex_);
-    try {
-      socket().shutdown();
-    } catch (...) {
+    if (streaming_ && ok_ && !http10_ && !head_only_) {
+      ok_ = sendAll(fd_, "0\r\n\r\n", {}, stall_ms_);
     }
   }
 
-  Poco::Net::HTTPServerParams::Ptr params_;
-  Poco::SharedPtr<AdapterFactory> factory_;
-  Counters& counters_;
-  Poco::FastMutex mutex_;
-  std::atomic<bool> stopped_{false};
-};
+  /// The connection can carry another request.
+  bool reusable() const { return ok_ && keep_alive_; }
 
-class CountedConnectionFactory : public Poco::Net::TCPServerConnectionFactory {
-public:
-  CountedConnectionFactory(Poco::Net::HTTPServerParams::Ptr params, Poco::SharedPtr<AdapterFactory> factory,
-                           Counters& counters)
-      : params_(std::move(params)), factory_(std::move(factory)), counters_(counters) {}
-  Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override {
-    return new KeepAliveConnection(socket, params_, factory_, counters_);
-  }
-
-private:
-  Poco::Net::HTTPServerParams::Ptr params_;
-  Poco::SharedPtr<AdapterFactory> factory_;
-  Counters& counters_;
-};
-
-/// Admits connections up to the cap; beyond it answers 503 itself instead of queueing.
-/// Connections count from the moment a thread takes them, plus those Poco still queues (a
-/// queued socket Poco discards at stop never becomes a connection, so it must not be counted
-/// as one).
-class CapFilter : public Poco::Net::TCPServerConnectionFilter {
-public:
-  CapFilter(int cap, Counters& counters) : cap_(cap), counters_(counters) {}
-  void setServer(const Poco::Net::TCPServer* server) { server_ = server; }
-
-  bool accept(const Poco::Net::StreamSocket& socket) override {
-    const int queued = server_ != nullptr ? server_->queuedConnections() : 0;
-    if (counters_.open.load() + queued < cap_) {
-      return true;
+ private:
+  std::string buildHead(int status, std::string_view content_type, bool stream, size_t length) {
+    if (status < 100 || status > 999) {
+      status = 500;
     }
-    counters_.refused++;
-    refuse(socket);
-    return false;
-  }
-
-private:
-  static void refuse(const Poco::Net::StreamSocket& s) {
-    static const std::string kBody =
-        ApiError{503, "overloaded_error", "gateway_overloaded",
-                 "The gateway is at its connection limit; retry shortly"}
-            .toJson();
-    static const std::string kResponse = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                                         "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
-                                         std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
-    try {
-      Poco::Net::StreamSocket socket(s);
-      // Read what the client already sent so closing does not turn into a reset that
-      // would discard our answer on its side.
-      char sink[4096];
-      if (socket.poll(Poco::Timespan(0, 10000), Poco::Net::Socket::SELECT_READ) && socket.available() > 0) {
-        socket.receiveBytes(sink, sizeof sink);
+    std::string head;
+    head.reserve(256);
+    head += http10_ ? "HTTP/1.0 " : "HTTP/1.1 ";
+    head += std::to_string(status);
+    head += ' ';
+    head += http1::reasonPhrase(status);
+    head += "\r\n";
+    head += dateLine();
+    if (!content_type.empty()) {
+      head += "Content-Type: ";
+      head += content_type;
+      head += "\r\n";
+    }
+    for (const auto& [name, value] : headers_) {
+      head += name;
+      head += ": ";
+      head += value;
+      head += "\r\n";
+    }
+    if (stream) {
+      if (!http10_) {
+        head += "Transfer-Encoding: chunked\r\n";
       }
-      socket.setSendTimeout(Poco::Timespan(0, 100000));
-      socket.sendBytes(kResponse.data(), static_cast<int>(kResponse.size()));
-      socket.shutdownSend();
-    } catch (...) {
+    } else {
+      head += "Content-Length: ";
+      head += std::to_string(length);
+      head += "\r\n";
     }
+    if (!keep_alive_) {
+      head += "Connection: close\r\n";
+    } else if (http10_) {
+      head += "Connection: keep-alive\r\n";
+    }
+    head += "\r\n";
+    return head;
   }
 
-  int cap_;
-  Counters& counters_;
-  const Poco::Net::TCPServer* server_ = nullptr;
+  int fd_;
+  bool keep_alive_;
+  bool http10_;
+  bool head_only_;
+  int stall_ms_;
+  bool started_ = false;
+  bool streaming_ = false;
+  bool ok_ = true;
+  HeaderList headers_;
 };
 
-} // namespace
+}  // namespace
 
-struct HttpServer::Impl {
-  HttpServerOptions options;
-  Counters counters;
-  Poco::Net::ServerSocket socket;
-  std::unique_ptr<Poco::ThreadPool> pool;
-  Poco::SharedPtr<AdapterFactory> factory;
-  std::unique_ptr<Poco::Net::TCPServer> server;
-  bool accepting = false;
-  std::thread drainer; // delivers the graceful stop, which blocks on in-flight requests
-};
+void HttpServer::Impl::serve(Connection* c) {
+  for (;;) {
+    HttpRequest& request = c->parser.request();
+    request.request_id = newRequestId();
+    request.peer = c->peer;
+    ++c->served;
+    const bool keep_alive =
+        c->parser.keepAlive() && !c->peer_closed && !draining.load() &&
+        (options.max_keep_alive_requests <= 0 || c->served < options.max_keep_alive_requests);
+    SocketResponseWriter writer(c->fd, keep_alive, c->parser.http10(), request.method == "HEAD",
+                                stallMs());
+    writer.setHeader("x-request-id", request.request_id);
+    try {
+      handler.handle(request, writer);
+    } catch (const std::exception& e) {
+      spdlog::error("unhandled error serving {}: {}", request.path, e.what());
+      writer.closeAfter();
+    } catch (...) {
+      spdlog::error("unhandled error serving {}", request.path);
+      writer.closeAfter();
+    }
+    writer.finish();
+    if (!writer.reusable()) {
+      closeConnection(c);
+      return;
+    }
+    c->parser.reset();
+    c->continue_sent = false;
+    c->request_started = !c->in.empty();
+    if (c->request_started) {  // pipelined: the next request may already be here
+      const size_t used = c->parser.feed(c->in);
+      c->in.erase(0, used);
+      if (c->parser.done()) {
+        continue;
+      }
+      if (c->parser.failed()) {
+        sendAll(
+            c->fd,
+            errorResponse(400, ApiError::invalidRequest("Malformed HTTP request", "malformed_http"),
+                          true),
+            {}, 100);
+        closeConnection(c);
+        return;
+      }
+    }
+    c->deadline =
+        Clock::now() + std::chrono::seconds(c->request_started ? options.request_timeout_s
+                                                               : options.keep_alive_timeout_s);
+    c->phase = Phase::kReading;
+    workers->finishingJob();
+    rearm(c);  // from here on the loop owns the connection
+    return;
+  }
+}
 
-HttpServer::HttpServer(HttpServerOptions options, HttpHandler& handler) : impl_(std::make_unique<Impl>()) {
-  impl_->options = std::move(options);
-  const auto& o = impl_->options;
-  Poco::Net::SocketAddress address(o.listen.host, o.listen.port);
-  impl_->socket.bind(address, /*reuseAddress=*/true);
-  impl_->socket.listen(o.listen_backlog);
+HttpServer::HttpServer(HttpServerOptions options, HttpHandler& handler)
+    : impl_(std::make_unique<Impl>(std::move(options), handler)) {
+  Impl& m = *impl_;
+  const auto& o = m.options;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(o.listen.port);
+  const int rc = ::getaddrinfo(o.listen.host.empty() ? nullptr : o.listen.host.c_str(),
+                               port.c_str(), &hints, &found);
+  if (rc != 0 || found == nullptr) {
+    throw std::runtime_error("cannot resolve listen address " + o.listen.host + ": " +
+                             gai_strerror(rc));
+  }
+  std::string why;
+  for (addrinfo* a = found; a != nullptr && m.listen_fd < 0; a = a->ai_next) {
+    const int fd =
+        ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      why = strerror(errno);
+      continue;
+    }
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, o.listen_backlog) != 0) {
+      why = strerror(errno);
+      ::close(fd);
+      continue;
+    }
+    m.listen_fd = fd;
+  }
+  ::freeaddrinfo(found);
+  if (m.listen_fd < 0) {
+    throw std::runtime_error("cannot listen on " + o.listen.host + ":" + port + ": " + why);
+  }
+  sockaddr_storage bound{};
+  socklen_t len = sizeof bound;
+  ::getsockname(m.listen_fd, reinterpret_cast<sockaddr*>(&bound), &len);
+  m.port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(bound).sin6_port
+                                             : reinterpret_cast<sockaddr_in&>(bound).sin_port);
 
-  auto* params = new Poco::Net::HTTPServerParams();
-  params->setKeepAlive(true);
-  params->setKeepAliveTimeout(Poco::Timespan(o.keep_alive_timeout_s, 0));
-  params->setMaxKeepAliveRequests(o.max_keep_alive_requests);
-  params->setTimeout(Poco::Timespan(o.request_timeout_s, 0));
-  // Every admitted connection gets a thread at once: no queue in which Poco would
-  // silently discard connections. The cap itself is enforced by CapFilter.
-  params->setMaxThreads(o.max_connections);
-  params->setMaxQueued(o.max_connections);
-  // Poco 1.11's TCPServer::stop() wakes one dispatcher thread; every other one waits out this
-  // idle time before it ends, and the pool's joinAll() at shutdown waits for them all. A long
-  // idle time made each shutdown after a burst of connections hang that long.
-  params->setThreadIdleTime(Poco::Timespan(1, 0));
-  Poco::Net::HTTPServerParams::Ptr params_ptr(params);
-
-  impl_->pool = std::make_unique<Poco::ThreadPool>(o.name, std::max(2, o.min_threads), o.max_connections + 2,
-                                                  /*idleTime=*/60, o.thread_stack_kb * 1024);
-  impl_->factory = new AdapterFactory(handler, o.max_body_bytes);
-  impl_->server = std::make_unique<Poco::Net::TCPServer>(
-      new CountedConnectionFactory(params_ptr, impl_->factory, impl_->counters), *impl_->pool, impl_->socket,
-      params_ptr);
-  Poco::AutoPtr<CapFilter> filter = new CapFilter(o.max_connections, impl_->counters);
-  filter->setServer(impl_->server.get());
-  impl_->server->setConnectionFilter(filter);
+  m.epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+  m.wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  m.spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (m.epoll_fd < 0 || m.wake_fd < 0) {
+    throw std::runtime_error(std::string("cannot create the event loop: ") + strerror(errno));
+  }
+  epoll_event listen_ev{EPOLLIN, {.ptr = &m.listen_tag}};
+  epoll_event wake_ev{EPOLLIN, {.ptr = &m.wake_tag}};
+  ::epoll_ctl(m.epoll_fd, EPOLL_CTL_ADD, m.listen_fd, &listen_ev);
+  ::epoll_ctl(m.epoll_fd, EPOLL_CTL_ADD, m.wake_fd, &wake_ev);
+  m.workers = std::make_unique<WorkerPool>(o.name, static_cast<size_t>(std::max(2, o.min_threads)),
+                                           static_cast<size_t>(o.max_connections) + 2,
+                                           static_cast<size_t>(o.thread_stack_kb) * 1024,
+                                           std::chrono::seconds(10));
 }
 
 HttpServer::~HttpServer() {
+  Impl& m = *impl_;
   stopAccepting();
   if (!waitIdle(std::chrono::milliseconds(200))) {
-    impl_->factory->notifyStopped(/*abort=*/true);
+    // Past the drain: cut what is left so that workers' reads and writes fail fast.
+    std::lock_guard lock(m.conns_mutex);
+    for (Connection* c : m.conns) {
+      ::shutdown(c->fd, SHUT_RDWR);
+    }
   }
-  if (impl_->drainer.joinable()) {
-    impl_->drainer.join();
+  m.stopping = true;
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t w = ::write(m.wake_fd, &one, sizeof one);
+  if (m.loop.joinable()) {
+    m.loop.join();
   }
-  impl_->server.reset();
-  impl_->pool->joinAll();
+  m.workers.reset();  // waits for handlers still running
+  for (Connection* c : std::vector<Connection*>(m.conns.begin(), m.conns.end())) {
+    m.closeConnection(c);
+  }
+  if (m.listen_fd >= 0) {
+    ::close(m.listen_fd);
+  }
+  ::close(m.epoll_fd);
+  ::close(m.wake_fd);
+  if (m.spare_fd >= 0) {
+    ::close(m.spare_fd);
+  }
 }
 
 void HttpServer::start() {
-  impl_->server->start();
-  impl_->accepting = true;
-}
-
-uint16_t HttpServer::port() const { return impl_->socket.address().port(); }
-
-void HttpServer::stopAccepting() {
-  if (!impl_->accepting) {
+  Impl& m = *impl_;
+  if (m.loop.joinable()) {
     return;
   }
-  impl_->accepting = false;
-  impl_->server->stop();
-  try {
-    impl_->socket.close();
-  } catch (...) {
+  m.accepting = true;
+  m.loop = std::thread([&m] { m.runLoop(); });
+}
+
+uint16_t HttpServer::port() const {
+  return impl_->port;
+}
+
+void HttpServer::stopAccepting() {
+  Impl& m = *impl_;
+  if (m.draining.exchange(true)) {
+    return;
   }
-  impl_->drainer = std::thread([factory = impl_->factory]() mutable { factory->notifyStopped(/*abort=*/false); });
+  // Refuse new connections now, not when the loop next turns: a listening socket shut down
+  // stops completing handshakes at once. The loop closes it, but only once `accepting` is
+  // false, so the fd is still ours here.
+  if (m.listen_fd >= 0) {
+    ::shutdown(m.listen_fd, SHUT_RDWR);
+  }
+  m.accepting = false;
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t w = ::write(m.wake_fd, &one, sizeof one);
 }
 
 bool HttpServer::waitIdle(std::chrono::milliseconds deadline) {
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  while (impl_->counters.open.load() > 0) {
-    if (std::chrono::steady_clock::now() >= until) {
+  const auto until = Clock::now() + deadline;
+  while (impl_->open.load() > 0) {
+    if (Clock::now() >= until) {
       return false;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return true;
 }
 
-int HttpServer::openConnections() const { return impl_->counters.open.load(); }
-uint64_t HttpServer::refusedConnections() const { return impl_->counters.refused.load(); }
+int HttpServer::openConnections() const {
+  return impl_->open.load();
+}
+int HttpServer::activeRequests() const {
+  return impl_->active.load();
+}
+uint64_t HttpServer::refusedConnections() const {
+  return impl_->refused.load();
+}
 
-} // namespace switchyard
+}  // namespace switchyard

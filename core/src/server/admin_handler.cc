@@ -144,7 +144,10 @@ void AdminHandler::handle(const HttpRequest& request, HttpResponseWriter& respon
     reply(200, {{"providers", providers},
                 {"models", models},
                 {"record_consumers", sinks},
-                {"connections", {{"open", state_.open_connections()}, {"refused", state_.refused_connections()}}},
+                {"connections",
+                 {{"open", state_.open_connections()},
+                  {"active", state_.active_requests()},
+                  {"refused", state_.refused_connections()}}},
                 {"last_reload_error", state_.last_reload_error()}});
     return;
   }

@@ -15,6 +15,7 @@ struct AdminState {
   std::function<PluginSetSharedPtr()> plugins;
   std::function<std::string()> last_reload_error;
   std::function<int()> open_connections;
+  std::function<int()> active_requests;
   std::function<uint64_t()> refused_connections;
   const RecordDispatcher* records = nullptr;
   const HealthRegistry* health = nullptr;

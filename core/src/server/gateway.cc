@@ -220,6 +220,7 @@ void Gateway::start() {
   };
   state.open_connections = [&m] { return m.data_server->openConnections(); };
   state.refused_connections = [&m] { return m.data_server->refusedConnections(); };
+  state.active_requests = [&m] { return m.data_server->activeRequests(); };
   state.records = m.records.get();
   state.health = &m.health;
   if (m.management) {

@@ -186,6 +186,8 @@ std::string renderMetrics(const AdminState& state) {
   writeRecords(w, *state.records);
   w.family("switchyard_connections_open", "gauge", "Open client connections on the data port.");
   w.sample("switchyard_connections_open", {}, state.open_connections());
+  w.family("switchyard_requests_active", "gauge", "Requests on the data port whose answer is not complete yet.");
+  w.sample("switchyard_requests_active", {}, state.active_requests());
   w.family("switchyard_connections_refused_total", "counter",
            "Client connections refused at the connection cap.");
   w.sample("switchyard_connections_refused_total", {},

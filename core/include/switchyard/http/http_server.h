@@ -21,17 +21,18 @@ struct HttpServerOptions {
   int request_timeout_s = 60;  ///< reading a request head or body
   int thread_stack_kb = 256;
   int listen_backlog = 4096;
-  int min_threads = 2; ///< threads started up front
+  int min_threads = 2;  ///< threads started up front
   size_t max_body_bytes = 32u * 1024 * 1024;
 };
 
 /**
- * Thread-per-connection server on Poco's TCPServer with its own pool (small stacks, sized
- * for the connection cap). It never drops a connection silently: beyond the cap it writes a
- * JSON 503 with Retry-After and closes.
+ * HTTP/1.1 server: one epoll loop accepts connections and reads requests (an idle keep-alive
+ * connection costs no thread), and an elastic pool of small-stack workers runs each complete
+ * request's handler, which may block on its upstream for the whole life of a stream. It never
+ * drops a connection silently: beyond the cap it writes a JSON 503 with Retry-After and closes.
  */
 class HttpServer {
-public:
+ public:
   /// Binds the listener. @throw std::exception when it cannot (start-up only).
   HttpServer(HttpServerOptions options, HttpHandler& handler);
   ~HttpServer();
@@ -44,11 +45,13 @@ public:
   bool waitIdle(std::chrono::milliseconds deadline);
 
   int openConnections() const;
+  /// Requests whose handler is running (streams included); 0 once every answer is complete.
+  int activeRequests() const;
   uint64_t refusedConnections() const;
 
-private:
+ private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-} // namespace switchyard
+}  // namespace switchyard

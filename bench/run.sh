@@ -4,10 +4,17 @@
 #   bench/run.sh [BUILD_DIR] [--nginx-only] [--skip-streams]
 #
 # BUILD_DIR (default: build) holds bin/switchyard, bin/plugins/ and, in a full build,
-# bin/sy_mock_upstream + bin/sy_stream_load (built standalone into BUILD_DIR/bench-tools when
-# missing). --nginx-only runs the reference half without a gateway (to validate the setup).
+# bin/sy_mock_upstream + bin/sy_stream_load + bin/sy_rate_load (built standalone into
+# BUILD_DIR/bench-tools when missing). --nginx-only runs the reference half without a gateway
+# (to validate the setup).
 #
-# Knobs (environment): WRK_DURATION=10s WRK_CONNECTIONS=64 WRK_WARMUP=2s STREAMS=10000
+# Per proxy: a wrk saturation run (requests/s), then a latency-at-load run: sy_rate_load at a
+# fixed rate of RATE_FRACTION x nginx's wrk requests/s (open loop, latency from each request's
+# scheduled send time); the same fixed-rate run against the mock alone is the floor.
+#
+# Knobs (environment): WRK_DURATION=10s WRK_CONNECTIONS=64 WRK_WARMUP=2s RATE_FRACTION=0.5
+# RATE_RPS (a fixed rate instead of the fraction) RATE_CONNECTIONS=64 RATE_DURATION=10 (s)
+# RATE_WARMUP=2 (s) RATE_DRAIN=5 (s) STREAMS=10000
 # STREAM_EVENTS=20 STREAM_INTERVAL_MS=100 STREAM_RAMP_MS=2000 STREAM_TIMEOUT_S=60
 # BENCH_TOOLS_DIR (where sy_mock_upstream/sy_stream_load are; default BUILD_DIR/bin)
 # STREAM_DIRECT=1 (also run the streams against the mock alone, as a client/fixture baseline)
@@ -37,6 +44,12 @@ case "$BUILD_DIR" in /*) ;; *) BUILD_DIR="$REPO/$BUILD_DIR" ;; esac
 WRK_DURATION=${WRK_DURATION:-10s}
 WRK_CONNECTIONS=${WRK_CONNECTIONS:-64}
 WRK_WARMUP=${WRK_WARMUP:-2s}
+RATE_FRACTION=${RATE_FRACTION:-0.5}
+RATE_RPS=${RATE_RPS:-}
+RATE_CONNECTIONS=${RATE_CONNECTIONS:-64}
+RATE_DURATION=${RATE_DURATION:-10}
+RATE_WARMUP=${RATE_WARMUP:-2}
+RATE_DRAIN=${RATE_DRAIN:-5}
 STREAMS=${STREAMS:-10000}
 # Threads the gateway starts up front (server.min_threads). Starting one per expected stream
 # was measured and did not shorten time to first byte, so the gateway's default is used.
@@ -68,12 +81,14 @@ fi
 TOOLS_DIR=${BENCH_TOOLS_DIR:-$BUILD_DIR/bin}
 MOCK="$TOOLS_DIR/sy_mock_upstream"
 LOAD="$TOOLS_DIR/sy_stream_load"
-if [[ ! -x "$MOCK" || ! -x "$LOAD" ]]; then
+RATE_LOAD="$TOOLS_DIR/sy_rate_load"
+if [[ ! -x "$MOCK" || ! -x "$LOAD" || ! -x "$RATE_LOAD" ]]; then
   log "bench tools not in $TOOLS_DIR; building them standalone in $BUILD_DIR/bench-tools"
   cmake -S "$BENCH_DIR" -B "$BUILD_DIR/bench-tools" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$BUILD_DIR/bench-tools" -j "$(nproc)" >/dev/null
   MOCK="$BUILD_DIR/bench-tools/bin/sy_mock_upstream"
   LOAD="$BUILD_DIR/bench-tools/bin/sy_stream_load"
+  RATE_LOAD="$BUILD_DIR/bench-tools/bin/sy_rate_load"
 fi
 
 # --- limits ---------------------------------------------------------------------------------
@@ -199,9 +214,10 @@ fi
   echo "pid_max=$(cat /proc/sys/kernel/pid_max)"
   echo "tcp_tw_reuse=$(cat /proc/sys/net/ipv4/tcp_tw_reuse)"
   echo "wrk_cmd=taskset -c $CPU_LOAD wrk -t1 -c$WRK_CONNECTIONS -d$WRK_DURATION --latency -s bench/wrk/chat.lua"
+  echo "rate_cmd=taskset -c $CPU_LOAD sy_rate_load --rate <$( [[ -n $RATE_RPS ]] && echo "RATE_RPS $RATE_RPS" || echo "$RATE_FRACTION x nginx wrk req/s")> --connections $RATE_CONNECTIONS --duration-s $RATE_DURATION --warmup-s $RATE_WARMUP --drain-s $RATE_DRAIN"
   echo "streams=$STREAMS"
   echo "stream_shape=$STREAM_EVENTS events x $STREAM_INTERVAL_MS ms, ramp $STREAM_RAMP_MS ms, timeout $STREAM_TIMEOUT_S s"
-  echo "pinning=proxy on CPU $CPU_PROXY; mock upstream, wrk and sy_stream_load on CPU $CPU_LOAD"
+  echo "pinning=proxy on CPU $CPU_PROXY; mock upstream, wrk, sy_rate_load and sy_stream_load on CPU $CPU_LOAD"
   echo "nginx_only=$NGINX_ONLY"
 } >"$RES/facts.txt"
 
@@ -251,6 +267,39 @@ run_wrk() {
   } >"$RES/tp_$name.proc"
 }
 
+# run_rate NAME PORT PID [sy_rate_load args...]: the latency-at-load run. Open loop at the fixed
+# rate RATE (set after nginx's wrk run): each request is due at its scheduled time whatever the
+# proxy did before, and its latency runs from then. Records the same proxy CPU / RSS / core-busy
+# figures as run_wrk; the warm-up is inside the tool, so CPU covers warm-up + measured requests.
+run_rate() {
+  local name=$1 port=$2 pid=$3
+  shift 3
+  log "latency at load: $name ($RATE req/s for ${RATE_DURATION}s after ${RATE_WARMUP}s warm-up, $RATE_CONNECTIONS connections)"
+  local t0 t1 m0 m1 rc=0
+  t0=$(cpu_ticks "$pid")
+  m0=$(cpu_ticks "$MOCK_PID")
+  cpu_snapshot >"$RES/rl_$name.cpu0"
+  start_sampler "$pid" "$RES/rl_$name.samples"
+  taskset -c "$CPU_LOAD" "$RATE_LOAD" --port "$port" --rate "$RATE" --connections "$RATE_CONNECTIONS" \
+    --duration-s "$RATE_DURATION" --warmup-s "$RATE_WARMUP" --drain-s "$RATE_DRAIN" --quiet "$@" \
+    >"$RES/rl_$name.txt" 2>"$TMP/rl_$name.err" || rc=$?
+  grep -v '^RESULT' "$RES/rl_$name.txt" >&2 || true
+  t1=$(cpu_ticks "$pid")
+  m1=$(cpu_ticks "$MOCK_PID")
+  cpu_snapshot >"$RES/rl_$name.cpu1"
+  stop_pid "$SAMPLER"
+  {
+    echo "rc=$rc"
+    echo "cpu_s=$(awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / hz}')"
+    echo "mock_cpu_s=$(awk -v a="$m0" -v b="$m1" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / hz}')"
+    echo "proxy_core_busy=$(cpu_busy "$RES/rl_$name.cpu0" "$RES/rl_$name.cpu1" "$CPU_PROXY")"
+    echo "load_core_busy=$(cpu_busy "$RES/rl_$name.cpu0" "$RES/rl_$name.cpu1" "$CPU_LOAD")"
+    echo "hwm_kb=$(status_field "$pid" VmHWM)"
+    echo "threads=$(status_field "$pid" Threads)"
+  } >"$RES/rl_$name.proc"
+  [[ $rc == 0 ]] || log "WARNING: sy_rate_load against $name exited $rc (errors, non-2xx or timeouts; see the summary)"
+}
+
 # run_streams NAME PORT PID [sy_stream_load args...]: STREAMS concurrent SSE streams.
 run_streams() {
   local name=$1 port=$2 pid=$3
@@ -298,6 +347,23 @@ NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -n1)
 [[ -n $NGINX_WORKER ]] || die "no nginx worker process under master $NGINX_PID"
 smoke nginx "$NGINX_PORT"
 run_wrk nginx "$NGINX_PORT" "$NGINX_WORKER"
+# The latency target is "p99 at half of nginx's requests/s": that rate, for every proxy alike.
+NGINX_RPS=$(awk '/^Requests\/sec:/ {print $2}' "$RES/tp_nginx.txt")
+if [[ -n $RATE_RPS ]]; then
+  RATE=$RATE_RPS
+else
+  [[ -n $NGINX_RPS ]] || die "no Requests/sec in nginx's wrk output ($RES/tp_nginx.txt); set RATE_RPS"
+  RATE=$(awk -v r="$NGINX_RPS" -v f="$RATE_FRACTION" 'BEGIN {printf "%d", r * f + 0.5}')
+fi
+awk -v r="$RATE" 'BEGIN {exit !(r >= 1)}' || die "fixed rate '$RATE' req/s is not a positive number"
+{
+  echo "rate=$RATE"
+  echo "rate_source=$( [[ -n $RATE_RPS ]] && echo "RATE_RPS" || echo "$RATE_FRACTION x nginx $NGINX_RPS req/s")"
+} >"$RES/rate.txt"
+# The floor: the same load straight at the mock (load and mock share CPU $CPU_LOAD, as in every
+# proxied run), i.e. what the client and the fixture cost without a proxy in between.
+run_rate mock "$MOCK_PORT" "$MOCK_PID"
+run_rate nginx "$NGINX_PORT" "$NGINX_WORKER"
 if [[ $SKIP_STREAMS == 0 ]]; then
   run_streams nginx "$NGINX_PORT" "$NGINX_WORKER"
   # nginx's own signs of the fd ceiling (worker_connections = nofile here).
@@ -349,6 +415,7 @@ EOF
   done
   smoke switchyard "$SY_PORT" -H "Authorization: Bearer $BENCH_KEY"
   run_wrk switchyard "$SY_PORT" "$SY_PID"
+  run_rate switchyard "$SY_PORT" "$SY_PID" --header "Authorization: Bearer $BENCH_KEY"
   if [[ $SKIP_STREAMS == 0 ]]; then
     run_streams switchyard "$SY_PORT" "$SY_PID" --header "Authorization: Bearer $BENCH_KEY"
   fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Turns the raw files bench/run.sh collects (wrk output, sy_stream_load RESULT lines, /proc
-samples) into the markdown summary printed at the end of a run. Usage: summarize.py RES_DIR"""
+"""Turns the raw files bench/run.sh collects (wrk output, sy_rate_load and sy_stream_load RESULT
+lines, /proc samples) into the markdown summary printed at the end of a run.
+Usage: summarize.py RES_DIR"""
 import json
 import os
 import re
@@ -55,7 +56,7 @@ def parse_wrk(text):
     return r
 
 
-def parse_stream(text):
+def parse_result(text):
     for line in text.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
@@ -92,7 +93,8 @@ for key, label in [
     ("nginx", "nginx"), ("wrk", "wrk"), ("switchyard", "switchyard --version"), ("git", "git"),
     ("busy_before", "idle check (should be ~0% busy)"), ("nofile", "nofile (soft=hard)"), ("ip_local_port_range", "ip_local_port_range"),
     ("somaxconn", "somaxconn"), ("pid_max", "pid_max"), ("tcp_tw_reuse", "tcp_tw_reuse"),
-    ("pinning", "pinning"), ("wrk_cmd", "throughput load"), ("stream_shape", "stream shape"),
+    ("pinning", "pinning"), ("wrk_cmd", "throughput load"), ("rate_cmd", "latency-at-load load"),
+    ("stream_shape", "stream shape"),
 ]:
     if key in facts:
         out.append(f"- {label}: `{facts[key]}`")
@@ -133,6 +135,75 @@ out.append("nginx CPU and RSS are its single worker process; the gateway's are t
            "~95% means the load side (wrk + mock on one core) was the limit, not the proxy.")
 out.append("")
 
+# Latency at a fixed rate (open loop)
+rate = kv("rate.txt")
+rl_names = [("mock", "mock alone (floor)"), ("nginx", "nginx (1 worker)"), ("switchyard", "switchyard")]
+if any(read(f"rl_{n}.txt") for n, _ in rl_names):
+    out.append(f"### Latency at a fixed rate: {rate.get('rate', '?')} req/s "
+               f"({rate.get('rate_source', '?')}), open loop")
+    out.append("")
+    out.append("| target | achieved req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | wait p99 ms "
+               "| 2xx | non-2xx | errors | timed out | proxy CPU µs/req | proxy core busy "
+               "| load core busy (mock CPU s) | peak RSS | threads |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    notes = []
+    rl = {}
+    for name, label in rl_names:
+        r = parse_result(read(f"rl_{name}.txt"))
+        p = kv(f"rl_{name}.proc")
+        if not r:
+            if name == "switchyard" and nginx_only:
+                out.append(f"| {label} | not run (--nginx-only) |" + " |" * 15)
+            elif read(f"rl_{name}.txt") or p:
+                out.append(f"| {label} | no RESULT (exit {p.get('rc', '?')}) |" + " |" * 15)
+            continue
+        rl[name] = r
+        lat, wait = r["latency_us"], r["wait_us"]
+        # µs precision where the 2 ms target lives; whole ms once a queue has built up.
+        ms = lambda us: f"{us / 1000:.3f}" if us < 10000 else f"{us / 1000:,.1f}" if us < 1000000 else f"{us / 1000:,.0f}"
+        responses = sum(r["statuses"].values())
+        cpu = float(p.get("cpu_s", "0") or 0)
+        proxy = name != "mock"
+        per_req = f"{cpu * 1e6 / responses:.1f}" if proxy and responses else "–"
+        out.append(
+            f"| {label} | {r['achieved_rps']:,.0f} | {ms(lat['p50'])} | {ms(lat['p90'])} "
+            f"| {ms(lat['p99'])} | {ms(lat['p99_9'])} | {ms(lat['max'])} | {ms(wait['p99'])} "
+            f"| {r['ok_2xx']} | {r['non_2xx']} | {r['errors']} | {r['timed_out']} | {per_req} "
+            f"| {p.get('proxy_core_busy', '?') + '%' if proxy else '–'} "
+            f"| {p.get('load_core_busy', '?')}% ({p.get('mock_cpu_s', '?')}) "
+            f"| {mib(p.get('hwm_kb')) if proxy else '–'} | {p.get('threads', '–') if proxy else '–'} |")
+        if r["error_kinds"]:
+            notes.append(f"- {label}: " + ", ".join(f"{k}: {v}" for k, v in r["error_kinds"].items()))
+        if r["non_2xx"]:
+            notes.append(f"- {label}: statuses " + ", ".join(f"{k}: {v}" for k, v in r["statuses"].items()))
+        if r["timed_out"] or r["sent"] < r["scheduled"] or r.get("not_scheduled"):
+            notes.append(f"- {label}: {r['timed_out']} request(s) unanswered at the deadline (end of "
+                         f"the schedule + drain; sent {r['sent']} of {r['scheduled']} scheduled). They are "
+                         f"not in the percentiles, which cover answered requests only: the proxy did not "
+                         f"keep up with the rate, so its real tail is worse than shown.")
+    out.append("")
+    if notes:
+        out.append("Failures:")
+        out.append("")
+        out.extend(notes)
+        out.append("")
+    sy = rl.get("switchyard")
+    if sy and sy["latency_us"]["count"]:
+        p99_ms = sy["latency_us"]["p99"] / 1000
+        kept_up = sy["achieved_rps"] >= 0.98 * float(rate.get("rate", "0") or 0) and not sy["timed_out"]
+        verdict = "met" if p99_ms < 2 and kept_up and not sy["errors"] and not sy["non_2xx"] else "not met"
+        out.append(f"switchyard p99 at {rate.get('rate', '?')} req/s: **{p99_ms:.3f} ms** "
+                   f"(issue 2 target: < 2 ms while keeping up with the rate: {verdict})")
+        out.append("")
+    out.append("Open loop: request i is due at t0 + i / rate whatever happened before, goes out on an "
+               "idle keep-alive connection of the pool, and waits in line when none is idle. Latency "
+               "runs from the scheduled send time to the last response byte, so a stall or a queue is "
+               "counted in full (no coordinated omission); *wait* is the part spent before the request "
+               "was written (in line for a connection, or a late load generator). The mock row is the "
+               "floor: the same load straight at the upstream fixture, sharing the load core as in "
+               "every proxied run. Proxy CPU µs/req covers warm-up and measured requests.")
+    out.append("")
+
 # Streams
 st_names = [("direct", "mock alone (no proxy)"), ("nginx", "nginx (1 worker)"), ("switchyard", "switchyard")]
 if any(read(f"st_{n}.txt") for n, _ in st_names):
@@ -145,7 +216,7 @@ if any(read(f"st_{n}.txt") for n, _ in st_names):
     out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     notes = []
     for name, label in st_names:
-        r = parse_stream(read(f"st_{name}.txt"))
+        r = parse_result(read(f"st_{name}.txt"))
         if not r:
             if name == "switchyard" and nginx_only:
                 out.append(f"| {label} | not run (--nginx-only) | | | | | | | | | | |")

@@ -132,7 +132,9 @@ if "nginx" in tp and "switchyard" in tp and tp["nginx"]["rps"]:
 out.append("nginx CPU and RSS are its single worker process; the gateway's are the whole process "
            "(utime+stime from /proc/PID/stat over the measured run; VmHWM from /proc/PID/status). "
            "Core busy = 100 − idle% of that CPU over the run (/proc/stat): a proxy core well below "
-           "~95% means the load side (wrk + mock on one core) was the limit, not the proxy.")
+           "~95% means the load side (wrk + mock on one core) was the limit, not the proxy. "
+           "wrk's p50/p99 are closed loop (at saturation they are connections / requests/s, "
+           "Little's law): read latency off the fixed-rate table below.")
 out.append("")
 
 # Latency at a fixed rate (open loop)

@@ -522,8 +522,10 @@ namespace {
 /// a stream's chunks are framed and written as they come.
 class SocketResponseWriter : public HttpResponseWriter {
  public:
-  SocketResponseWriter(int fd, bool keep_alive, bool http10, bool head_only, int stall_ms)
+  SocketResponseWriter(int fd, bool keep_alive, bool http10, bool head_only, int stall_ms,
+                       const std::atomic<bool>& draining)
       : fd_(fd),
+        draining_(draining),
         keep_alive_(keep_alive),
         http10_(http10),
         head_only_(head_only),
@@ -607,12 +609,15 @@ class SocketResponseWriter : public HttpResponseWriter {
   }
 
   /// The connection can carry another request.
-  bool reusable() const { return ok_ && keep_alive_; }
+  bool reusable() const { return ok_ && keep_alive_ && !draining_.load(); }
 
  private:
   std::string buildHead(int status, std::string_view content_type, bool stream, size_t length) {
     if (status < 100 || status > 999) {
       status = 500;
+    }
+    if (draining_.load()) {
+      keep_alive_ = false;
     }
     std::string head;
     head.reserve(256);
@@ -652,6 +657,7 @@ class SocketResponseWriter : public HttpResponseWriter {
   }
 
   int fd_;
+  const std::atomic<bool>& draining_;  ///< a drain that starts mid-request closes after it
   bool keep_alive_;
   bool http10_;
   bool head_only_;
@@ -674,7 +680,7 @@ void HttpServer::Impl::serve(Connection* c) {
         c->parser.keepAlive() && !c->peer_closed && !draining.load() &&
         (options.max_keep_alive_requests <= 0 || c->served < options.max_keep_alive_requests);
     SocketResponseWriter writer(c->fd, keep_alive, c->parser.http10(), request.method == "HEAD",
-                                stallMs());
+                                stallMs(), draining);
     writer.setHeader("x-request-id", request.request_id);
     try {
       handler.handle(request, writer);

@@ -78,7 +78,20 @@ constexpr size_t kMaxChunkLine = 4096;
 void RequestParser::reset() {
   state_ = State::kHead;
   error_ = ParseError::kNone;
-  request_ = HttpRequest{};
+  // Keep the buffers of a keep-alive connection's last request for its next one, but not a
+  // large body's: an idle connection should not pin megabytes.
+  request_.request_id.clear();
+  request_.method.clear();
+  request_.path.clear();
+  request_.query.clear();
+  request_.uri.clear();
+  request_.headers.clear();
+  request_.peer.clear();
+  if (request_.body.capacity() > 64 * 1024) {
+    std::string().swap(request_.body);
+  } else {
+    request_.body.clear();
+  }
   remaining_ = 0;
   scanned_ = 0;
   keep_alive_ = true;

@@ -65,4 +65,8 @@ using UpstreamClientSharedPtr = std::shared_ptr<UpstreamClient>;
 /// The Poco-based client (HTTP and HTTPS through OpenSSL, system CA store).
 UpstreamClientSharedPtr makePocoUpstreamClient();
 
+/// The gateway's client: `http://` base URLs go over the gateway's own HTTP/1.1 client on
+/// non-blocking sockets, everything else (`https://`) over the Poco client.
+UpstreamClientSharedPtr makeUpstreamClient();
+
 } // namespace switchyard

@@ -241,7 +241,8 @@ BodyDecoder::Result BodyDecoder::fail(const char* why) {
 BodyDecoder::Result BodyDecoder::feed(std::string_view in, size_t* consumed, std::string& out) {
   size_t i = 0;
   const size_t n = in.size();
-  while (i < n && state_ != State::kDone && state_ != State::kError) {
+  bool chunk_ended = false;
+  while (i < n && !chunk_ended && state_ != State::kDone && state_ != State::kError) {
     const char c = in[i];
     switch (state_) {
       case State::kBody: {
@@ -303,7 +304,10 @@ BodyDecoder::Result BodyDecoder::feed(std::string_view in, size_t* consumed, std
         out.append(in.data() + i, take);
         i += take;
         remaining_ -= take;
-        if (remaining_ == 0) state_ = State::kDataCr;
+        if (remaining_ == 0) {
+          state_ = State::kDataCr;
+          chunk_ended = true;
+        }
         break;
       }
       case State::kDataCr:

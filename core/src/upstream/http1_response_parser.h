@@ -67,8 +67,9 @@ public:
 
   void reset(Framing framing, uint64_t content_length);
 
-  /// Consumes a prefix of `in` (all of it unless the body ends inside it) and appends the
-  /// decoded body bytes to `out`.
+  /// Consumes a prefix of `in` and appends the decoded body bytes to `out`. It stops where
+  /// the body ends and after each chunk's data, so that a caller reading a stream sees one
+  /// chunk (typically one server-sent event) at a time, as it was sent; feed again for more.
   /// @param consumed set to the number of bytes of `in` consumed.
   Result feed(std::string_view in, size_t* consumed, std::string& out);
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace switchyard::http1 {
 namespace {
@@ -43,13 +44,16 @@ Parsed run(const std::string& wire, const std::vector<size_t>& splits, bool head
       buffered.erase(0, len);
       decoder.reset(p.head.framing, p.head.content_length);
     }
-    size_t used = 0;
-    const auto r = decoder.feed(buffered, &used, p.body);
-    buffered.erase(0, used);
-    if (r == BodyDecoder::Result::kError) {
-      p.body_error = true;
-      p.error = decoder.error();
-      return p;
+    for (;;) {
+      size_t used = 0;
+      const auto r = decoder.feed(buffered, &used, p.body);
+      buffered.erase(0, used);
+      if (r == BodyDecoder::Result::kError) {
+        p.body_error = true;
+        p.error = decoder.error();
+        return p;
+      }
+      if (r == BodyDecoder::Result::kDone || used == 0 || buffered.empty()) break;
     }
   }
   if (have_head && eof_after && !decoder.done()) {
@@ -142,9 +146,30 @@ TEST(Http1ResponseParser, DecoderStopsAtTheEndOfTheBody) {
   decoder.reset(Framing::kChunked, 0);
   body.clear();
   const std::string chunked = "2\r\nok\r\n0\r\n\r\nHTTP/1.1";
-  EXPECT_EQ(decoder.feed(chunked, &used, body), BodyDecoder::Result::kDone);
-  EXPECT_EQ(used, chunked.size() - 8);
+  EXPECT_EQ(decoder.feed(chunked, &used, body), BodyDecoder::Result::kMore);
+  EXPECT_EQ(used, 5u);  // stops after the chunk's data
   EXPECT_EQ(body, "ok");
+  size_t more = 0;
+  EXPECT_EQ(decoder.feed(std::string_view(chunked).substr(used), &more, body), BodyDecoder::Result::kDone);
+  EXPECT_EQ(used + more, chunked.size() - 8);
+  EXPECT_EQ(body, "ok");
+}
+
+TEST(Http1ResponseParser, EachChunkIsDeliveredOnItsOwn) {
+  BodyDecoder decoder;
+  decoder.reset(Framing::kChunked, 0);
+  std::string_view wire = "7\r\nevent 1\r\n7\r\nevent 2\r\n0\r\n\r\n";
+  std::vector<std::string> pieces;
+  BodyDecoder::Result r = BodyDecoder::Result::kMore;
+  while (r == BodyDecoder::Result::kMore && !wire.empty()) {
+    std::string out;
+    size_t used = 0;
+    r = decoder.feed(wire, &used, out);
+    wire.remove_prefix(used);
+    if (!out.empty()) pieces.push_back(out);
+  }
+  EXPECT_EQ(r, BodyDecoder::Result::kDone);
+  EXPECT_EQ(pieces, (std::vector<std::string>{"event 1", "event 2"}));
 }
 
 TEST(Http1ResponseParser, BareLineFeedsAreAccepted) {

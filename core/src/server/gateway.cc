@@ -73,7 +73,7 @@ struct Gateway::Impl {
   GatewayConfigSharedPtr config;
   std::unique_ptr<PluginManager> plugins;
   std::unique_ptr<RecordDispatcher> records;  // made from the config at construction
-  UpstreamClientSharedPtr upstream = makePocoUpstreamClient();
+  UpstreamClientSharedPtr upstream = makeUpstreamClient();
   HealthRegistry health; // outlives runtimes: a reload keeps what is known about targets
   std::unique_ptr<HealthChecker> checker;
   std::atomic<bool> draining{false};

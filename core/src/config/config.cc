@@ -289,7 +289,8 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
   const json& server = objectAt(root, "server", "config");
   rejectUnknownKeys(server, "server",
                     {"listen", "max_connections", "keep_alive_timeout_s", "max_keep_alive_requests",
-                     "max_body_bytes", "thread_stack_kb", "min_threads", "listen_backlog", "drain_timeout_s"});
+                     "max_body_bytes", "thread_stack_kb", "min_threads", "worker_nice", "listen_backlog",
+                     "drain_timeout_s"});
   cfg.server.listen = parseListen(stringAt(server, "listen", "server", "127.0.0.1:8080"), "server.listen");
   cfg.server.max_connections = static_cast<int>(intAt(server, "max_connections", "server", 12000, 1, 1000000));
   cfg.server.keep_alive_timeout_s = static_cast<int>(intAt(server, "keep_alive_timeout_s", "server", 5, 1, 3600));
@@ -298,6 +299,7 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
   cfg.server.max_body_bytes = static_cast<size_t>(
       intAt(server, "max_body_bytes", "server", 32ll * 1024 * 1024, 1024, 4ll * 1024 * 1024 * 1024));
   cfg.server.thread_stack_kb = static_cast<int>(intAt(server, "thread_stack_kb", "server", 256, 64, 65536));
+  cfg.server.worker_nice = static_cast<int>(intAt(server, "worker_nice", "server", 5, 0, 19));
   cfg.server.min_threads = static_cast<int>(intAt(server, "min_threads", "server", 16, 1, 1000000));
   if (cfg.server.min_threads > cfg.server.max_connections) {
     if (server.contains("min_threads")) {

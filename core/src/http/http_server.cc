@@ -781,7 +781,7 @@ HttpServer::HttpServer(HttpServerOptions options, HttpHandler& handler)
   m.workers = std::make_unique<WorkerPool>(o.name, static_cast<size_t>(std::max(2, o.min_threads)),
                                            static_cast<size_t>(o.max_connections) + 2,
                                            static_cast<size_t>(o.thread_stack_kb) * 1024,
-                                           std::chrono::seconds(10));
+                                           std::chrono::seconds(10), o.worker_nice);
 }
 
 HttpServer::~HttpServer() {

@@ -2,6 +2,9 @@
 
 #include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 namespace switchyard {
 namespace {
@@ -9,12 +12,13 @@ thread_local bool t_finishing = false;
 }
 
 WorkerPool::WorkerPool(std::string name, size_t min_threads, size_t max_threads, size_t stack_bytes,
-                       std::chrono::milliseconds idle_time)
+                       std::chrono::milliseconds idle_time, int nice)
     : name_(std::move(name)),
       min_threads_(min_threads),
       max_threads_(std::max(max_threads, min_threads)),
       stack_bytes_(stack_bytes),
-      idle_time_(idle_time) {
+      idle_time_(idle_time),
+      nice_(nice) {
   std::lock_guard lock(mutex_);
   for (size_t i = 0; i < min_threads_; ++i) {
     if (!spawnLocked()) {
@@ -83,6 +87,11 @@ bool WorkerPool::spawnLocked() {
 }
 
 void WorkerPool::run() {
+  if (nice_ > 0) {
+    // Linux keeps a nice value per thread; raising one's own needs no privilege.
+    const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
+    ::setpriority(PRIO_PROCESS, tid, ::getpriority(PRIO_PROCESS, tid) + nice_);
+  }
   std::unique_lock lock(mutex_);
   for (;;) {
     while (jobs_.empty() && !stopping_) {

@@ -23,8 +23,9 @@ class WorkerPool {
  public:
   using Job = std::function<void()>;
 
+  /// @param nice added to each worker thread's nice value (0 leaves it as the creator's).
   WorkerPool(std::string name, size_t min_threads, size_t max_threads, size_t stack_bytes,
-             std::chrono::milliseconds idle_time);
+             std::chrono::milliseconds idle_time, int nice = 0);
   /// Waits for every job already submitted to finish.
   ~WorkerPool();
 
@@ -48,6 +49,7 @@ class WorkerPool {
   const size_t max_threads_;
   const size_t stack_bytes_;
   const std::chrono::milliseconds idle_time_;
+  const int nice_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -239,6 +239,7 @@ void Gateway::start() {
                          .thread_stack_kb = s.thread_stack_kb,
                          .listen_backlog = s.listen_backlog,
                          .min_threads = s.min_threads,
+                         .worker_nice = s.worker_nice,
                          .max_body_bytes = s.max_body_bytes};
   HttpServerOptions admin{.name = "sy-admin",
                           .listen = m.config->admin.listen,

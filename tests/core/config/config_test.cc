@@ -164,6 +164,13 @@ TEST(Config, MinThreadsDefaultFollowsASmallCap) {
             std::string::npos);
 }
 
+TEST(Config, WorkerNiceDefaultsToFiveAndStaysInRange) {
+  EXPECT_EQ(parse("{}").server.worker_nice, 5);
+  EXPECT_EQ(parse(R"({"server": {"worker_nice": 0}})").server.worker_nice, 0);
+  EXPECT_NE(errorOf(R"({"server": {"worker_nice": 20}})").find("server.worker_nice"), std::string::npos);
+  EXPECT_NE(errorOf(R"({"server": {"worker_nice": -1}})").find("server.worker_nice"), std::string::npos);
+}
+
 TEST(Config, DataDirAndDeliveryDefaultsKeepASpoolUnderTheDataDir) {
   GatewayConfig c = parse("{}");
   EXPECT_FALSE(c.data_dir.empty());

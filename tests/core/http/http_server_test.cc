@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -263,6 +265,29 @@ TEST_F(HttpServerTest, IdleKeepAliveConnectionsHoldNoThreads) {
   }
   EXPECT_EQ(server_->openConnections(), 300);
   EXPECT_LT(threads() - before, 50) << "a thread per idle connection";
+}
+
+/// Records the nice value of the thread that runs the handler.
+class NiceProbe : public HttpHandler {
+ public:
+  void handle(const HttpRequest&, HttpResponseWriter& response) override {
+    nice = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
+    response.send(200, "text/plain", "ok");
+  }
+  std::atomic<int> nice{-100};
+};
+
+TEST(HttpServerWorkers, HandlersRunNicerThanTheLoopByWorkerNice) {
+  NiceProbe probe;
+  HttpServerOptions o;
+  o.listen = ListenAddress{"127.0.0.1", 0};
+  o.worker_nice = 3;
+  HttpServer server(o, probe);
+  server.start();
+  RawClient c(server.port());
+  c.send("GET / HTTP/1.1\r\n\r\n");
+  c.readUntil("ok");
+  EXPECT_EQ(probe.nice.load(), std::min(19, getpriority(PRIO_PROCESS, 0) + 3));
 }
 
 TEST_F(HttpServerTest, DrainFinishesInFlightRequestsAndRefusesNewConnections) {

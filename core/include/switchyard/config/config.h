@@ -37,6 +37,9 @@ struct ServerConfig {
   size_t max_body_bytes = 32u * 1024 * 1024;
   int thread_stack_kb = 256;
   int min_threads = 16; ///< started up front; raise it where thousands of streams open at once
+  /// Handler threads run this much nicer than the event loop, so that accepting and reading
+  /// requests never starve behind thousands of threads relaying streams (0: same priority).
+  int worker_nice = 5;
   int listen_backlog = 4096;
   int drain_timeout_s = 30;
 };

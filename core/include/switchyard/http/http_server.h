@@ -22,6 +22,7 @@ struct HttpServerOptions {
   int thread_stack_kb = 256;
   int listen_backlog = 4096;
   int min_threads = 2;  ///< threads started up front
+  int worker_nice = 0;  ///< handler threads' nice value above the loop's
   size_t max_body_bytes = 32u * 1024 * 1024;
 };
 

@@ -2,6 +2,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
 namespace switchyard {
 
 std::optional<TokenUsage> TokenUsage::fromJson(std::string_view payload) {
@@ -35,95 +42,267 @@ std::optional<TokenUsage> TokenUsage::fromJson(std::string_view payload) {
   return t;
 }
 
-std::string CallRecord::toJson() const {
-  nlohmann::json j = {
-      {"schema", "switchyard.call.v1"},
-      {"request_id", request_id},
-      {"start_unix_ms", start_unix_ms},
-      {"end_unix_ms", end_unix_ms},
-      {"latency_ms", latency_ms},
-      {"principal", {{"tenant", principal.tenant}, {"app", principal.app}, {"key_id", principal.key_id}}},
-      {"client_address", client_address},
-      {"endpoint", endpoint},
-      {"api", api},
-      {"operation", operation},
-      {"model", model},
-      {"provider", provider},
-      {"provider_type", provider_type},
-      {"upstream_model", upstream_model},
-      {"stream", stream},
-      {"status", status},
-      {"upstream_status", upstream_status},
-  };
-  if (!method.empty()) {
-    j["method"] = method;
-  }
-  if (ttfb_ms) {
-    j["ttfb_ms"] = *ttfb_ms;
-  }
-  if (ttft_ms) {
-    j["ttft_ms"] = *ttft_ms;
-  }
-  if (upstream_ms) {
-    j["upstream_ms"] = *upstream_ms;
-  }
-  j["gateway_overhead_ms"] = std::max(0.0, latency_ms - upstream_ms.value_or(0.0));
-  if (partial) {
-    j["partial"] = true;
-  }
-  if (!upstream_failure.empty()) {
-    j["upstream_failure"] = upstream_failure;
-  }
-  if (usage) {
-    j["usage"] = {{"prompt_tokens", usage->prompt_tokens},
-                  {"completion_tokens", usage->completion_tokens},
-                  {"total_tokens", usage->total_tokens},
-                  {"cached_tokens", usage->cached_tokens},
-                  {"cache_creation_tokens", usage->cache_creation_tokens},
-                  {"reasoning_tokens", usage->reasoning_tokens},
-                  {"estimated", usage->estimated}};
-  }
-  if (cost) {
-    j["cost_usd"] = cost->total_usd;
-    j["cost"] = {{"input_usd", cost->input_usd},
-                 {"cached_usd", cost->cached_usd},
-                 {"cache_creation_usd", cost->cache_creation_usd},
-                 {"output_usd", cost->output_usd},
-                 {"total_usd", cost->total_usd},
-                 {"price_date", cost->price_date},
-                 {"catalog_id", cost->catalog_id}};
-  }
-  if (!attempts.empty()) {
-    nlohmann::json list = nlohmann::json::array();
-    for (const auto& a : attempts) {
-      list.push_back({{"target", a.target}, {"outcome", a.outcome}, {"upstream_status", a.upstream_status}, {"ms", a.ms}});
+namespace {
+
+/// Appends JSON text straight into one string. The record used to be built as an nlohmann::json
+/// object and dumped: ~120k instructions a call, most of it allocating and freeing the tree.
+/// The output is byte for byte what that dump gave: keys in std::map (sorted) order, numbers
+/// formatted by nlohmann's own routines, strings escaped as nlohmann escapes them.
+class RecordWriter {
+public:
+  explicit RecordWriter(std::string& out) : out_(out) {}
+
+  /// A key the code names: plain ASCII, so it needs no escaping.
+  RecordWriter& key(std::string_view k) {
+    char* p = grow(k.size() + 4);
+    if (!first_) {
+      *p++ = ',';
     }
-    j["attempts"] = std::move(list);
+    *p++ = '"';
+    std::memcpy(p, k.data(), k.size());
+    p += k.size();
+    *p++ = '"';
+    *p++ = ':';
+    out_.resize(static_cast<size_t>(p - out_.data()));
+    first_ = true; // the value that follows needs no comma
+    return *this;
   }
-  if (!flags.empty()) {
-    j["response_flags"] = flags;
+  /// A key from the call (a header name): escaped like any string.
+  RecordWriter& anyKey(std::string_view k) {
+    comma();
+    string(k);
+    out_.push_back(':');
+    first_ = true;
+    return *this;
   }
-  if (error) {
-    j["error"] = {{"type", error->type}, {"code", error->code}, {"message", error->message}};
+  void open() {
+    comma();
+    out_.push_back('{');
+    first_ = true;
   }
-  if (request_headers) {
-    nlohmann::json h = nlohmann::json::object();
-    for (const auto& [name, value] : *request_headers) {
-      h[name] = value;
+  void close() {
+    out_.push_back('}');
+    first_ = false;
+  }
+  void openArray() {
+    comma();
+    out_.push_back('[');
+    first_ = true;
+  }
+  void closeArray() {
+    out_.push_back(']');
+    first_ = false;
+  }
+  void value(std::string_view s) {
+    comma();
+    string(s);
+  }
+  void value(bool b) {
+    comma();
+    out_.append(b ? "true" : "false");
+  }
+  void value(int64_t n) {
+    comma();
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, n);
+    out_.append(buf, r.ptr);
+  }
+  void value(int n) { value(static_cast<int64_t>(n)); }
+  void value(double x) {
+    comma();
+    if (!std::isfinite(x)) {
+      out_.append("null");
+      return;
     }
-    j["request_headers"] = std::move(h);
+    std::array<char, 64> buf{};
+    char* end = nlohmann::detail::to_chars(buf.data(), buf.data() + buf.size(), x);
+    out_.append(buf.data(), end);
   }
-  auto body = [&](const char* name, const std::optional<std::string>& text, bool truncated) {
-    if (text) {
-      j[name] = *text;
-      if (truncated) {
-        j[std::string(name) + "_truncated"] = true;
+
+private:
+  /// Makes room for `n` more bytes and returns where they go; the caller trims with resize().
+  char* grow(size_t n) {
+    const size_t used = out_.size();
+    out_.resize(used + n);
+    return out_.data() + used;
+  }
+  void comma() {
+    if (!first_) {
+      out_.push_back(',');
+    }
+    first_ = false;
+  }
+  /// nlohmann's escaping (ensure_ascii off): printable ASCII as is, the short escapes, other
+  /// control characters as \u00xx. Text with non-ASCII bytes goes through nlohmann itself, which
+  /// also replaces invalid UTF-8.
+  void string(std::string_view s) {
+    for (unsigned char c : s) {
+      if (c >= 0x80) {
+        out_.append(nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        return;
       }
     }
-  };
-  body("request_body", request_body, request_body_truncated);
-  body("response_body", response_body, response_body_truncated);
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out_.push_back('"');
+    size_t run = 0; // start of the bytes not yet copied
+    for (size_t i = 0; i < s.size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(s[i]);
+      if (c >= 0x20 && c != '"' && c != '\\') {
+        continue;
+      }
+      out_.append(s.data() + run, i - run);
+      run = i + 1;
+      switch (c) {
+      case '"': out_.append("\\\""); break;
+      case '\\': out_.append("\\\\"); break;
+      case '\b': out_.append("\\b"); break;
+      case '\f': out_.append("\\f"); break;
+      case '\n': out_.append("\\n"); break;
+      case '\r': out_.append("\\r"); break;
+      case '\t': out_.append("\\t"); break;
+      default: {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+        out_.append(buf);
+      }
+      }
+    }
+    out_.append(s.data() + run, s.size() - run);
+    out_.push_back('"');
+  }
+
+  std::string& out_;
+  bool first_ = true;
+};
+
+} // namespace
+
+std::string CallRecord::toJson() const {
+  std::string out;
+  size_t bodies = (request_body ? request_body->size() : 0) + (response_body ? response_body->size() : 0);
+  out.reserve(1024 + bodies + bodies / 8);
+  RecordWriter w(out);
+  // Keys in sorted order: sinks have always received the record as nlohmann::json (std::map) dumped it.
+  w.open();
+  w.key("api").value(api);
+  if (!attempts.empty()) {
+    w.key("attempts").openArray();
+    for (const auto& a : attempts) {
+      w.open();
+      w.key("ms").value(a.ms);
+      w.key("outcome").value(a.outcome);
+      w.key("target").value(a.target);
+      w.key("upstream_status").value(a.upstream_status);
+      w.close();
+    }
+    w.closeArray();
+  }
+  w.key("client_address").value(client_address);
+  if (cost) {
+    w.key("cost").open();
+    w.key("cache_creation_usd").value(cost->cache_creation_usd);
+    w.key("cached_usd").value(cost->cached_usd);
+    w.key("catalog_id").value(cost->catalog_id);
+    w.key("input_usd").value(cost->input_usd);
+    w.key("output_usd").value(cost->output_usd);
+    w.key("price_date").value(cost->price_date);
+    w.key("total_usd").value(cost->total_usd);
+    w.close();
+    w.key("cost_usd").value(cost->total_usd);
+  }
+  w.key("end_unix_ms").value(end_unix_ms);
+  w.key("endpoint").value(endpoint);
+  if (error) {
+    w.key("error").open();
+    w.key("code").value(error->code);
+    w.key("message").value(error->message);
+    w.key("type").value(error->type);
+    w.close();
+  }
+  w.key("gateway_overhead_ms").value(std::max(0.0, latency_ms - upstream_ms.value_or(0.0)));
+  w.key("latency_ms").value(latency_ms);
+  if (!method.empty()) {
+    w.key("method").value(method);
+  }
+  w.key("model").value(model);
+  w.key("operation").value(operation);
+  if (partial) {
+    w.key("partial").value(true);
+  }
+  w.key("principal").open();
+  w.key("app").value(principal.app);
+  w.key("key_id").value(principal.key_id);
+  w.key("tenant").value(principal.tenant);
+  w.close();
+  w.key("provider").value(provider);
+  w.key("provider_type").value(provider_type);
+  if (request_body) {
+    w.key("request_body").value(*request_body);
+    if (request_body_truncated) {
+      w.key("request_body_truncated").value(true);
+    }
+  }
+  if (request_headers) {
+    // A repeated header name keeps its last value, as assigning into the json object did.
+    std::vector<const std::pair<std::string, std::string>*> sorted;
+    sorted.reserve(request_headers->size());
+    for (const auto& h : *request_headers) {
+      sorted.push_back(&h);
+    }
+    std::stable_sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+    w.key("request_headers").open();
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      if (i + 1 < sorted.size() && sorted[i + 1]->first == sorted[i]->first) {
+        continue;
+      }
+      w.anyKey(sorted[i]->first).value(sorted[i]->second);
+    }
+    w.close();
+  }
+  w.key("request_id").value(request_id);
+  if (response_body) {
+    w.key("response_body").value(*response_body);
+    if (response_body_truncated) {
+      w.key("response_body_truncated").value(true);
+    }
+  }
+  if (!flags.empty()) {
+    w.key("response_flags").openArray();
+    for (const auto& f : flags) {
+      w.value(f);
+    }
+    w.closeArray();
+  }
+  w.key("schema").value(std::string_view("switchyard.call.v1"));
+  w.key("start_unix_ms").value(start_unix_ms);
+  w.key("status").value(status);
+  w.key("stream").value(stream);
+  if (ttfb_ms) {
+    w.key("ttfb_ms").value(*ttfb_ms);
+  }
+  if (ttft_ms) {
+    w.key("ttft_ms").value(*ttft_ms);
+  }
+  if (!upstream_failure.empty()) {
+    w.key("upstream_failure").value(upstream_failure);
+  }
+  w.key("upstream_model").value(upstream_model);
+  if (upstream_ms) {
+    w.key("upstream_ms").value(*upstream_ms);
+  }
+  w.key("upstream_status").value(upstream_status);
+  if (usage) {
+    w.key("usage").open();
+    w.key("cache_creation_tokens").value(usage->cache_creation_tokens);
+    w.key("cached_tokens").value(usage->cached_tokens);
+    w.key("completion_tokens").value(usage->completion_tokens);
+    w.key("estimated").value(usage->estimated);
+    w.key("prompt_tokens").value(usage->prompt_tokens);
+    w.key("reasoning_tokens").value(usage->reasoning_tokens);
+    w.key("total_tokens").value(usage->total_tokens);
+    w.close();
+  }
+  w.close();
+  return out;
 }
 
 } // namespace switchyard

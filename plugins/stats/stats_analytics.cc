@@ -3,8 +3,11 @@
 // group is constant however many calls are observed.
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <system_error>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -206,10 +209,260 @@ class RecordReader : public nlohmann::json_sax<Json> {
   bool saw_total_ = false;
 };
 
+/// Feeds a RecordReader the events nlohmann's SAX parser would, for the JSON the core writes:
+/// plain-ASCII strings without escapes. nlohmann's lexer copies every byte into a token buffer
+/// (for its error messages) and costs ~100 instructions a byte; this costs a few. Anything else
+/// (an escape, a non-ASCII byte, malformed or very deep input) makes scan() return false, and
+/// the caller parses the record again with nlohmann, which stays the judge of what is valid.
+class FastScanner {
+ public:
+  FastScanner(std::string_view text, RecordReader& reader)
+      : p_(text.data()), end_(text.data() + text.size()), reader_(reader) {}
+
+  bool scan() {
+    skipSpace();
+    if (!value(0)) {
+      return false;
+    }
+    skipSpace();
+    return p_ == end_;
+  }
+
+ private:
+  static constexpr int kMaxDepth = 256;  // deeper records go to nlohmann, which does not recurse
+
+  void skipSpace() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) {
+      ++p_;
+    }
+  }
+
+  bool value(int depth) {
+    if (p_ == end_) {
+      return false;
+    }
+    switch (*p_) {
+      case '{':
+        return object(depth + 1);
+      case '[':
+        return array(depth + 1);
+      case '"': {
+        std::string_view v;
+        if (!string(v)) {
+          return false;
+        }
+        scratch_.assign(v);
+        return reader_.string(scratch_);
+      }
+      case 't':
+        return literal("true") && reader_.boolean(true);
+      case 'f':
+        return literal("false") && reader_.boolean(false);
+      case 'n':
+        return literal("null") && reader_.null();
+      default:
+        return number();
+    }
+  }
+
+  bool literal(std::string_view word) {
+    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) {
+      return false;
+    }
+    p_ += word.size();
+    return true;
+  }
+
+  bool object(int depth) {
+    if (depth > kMaxDepth) {
+      return false;
+    }
+    ++p_;  // '{'
+    if (!reader_.start_object(static_cast<std::size_t>(-1))) {
+      return false;
+    }
+    skipSpace();
+    if (p_ < end_ && *p_ == '}') {
+      ++p_;
+      return reader_.end_object();
+    }
+    for (;;) {
+      std::string_view k;
+      if (p_ == end_ || *p_ != '"' || !string(k)) {
+        return false;
+      }
+      scratch_.assign(k);
+      if (!reader_.key(scratch_)) {
+        return false;
+      }
+      skipSpace();
+      if (p_ == end_ || *p_ != ':') {
+        return false;
+      }
+      ++p_;
+      skipSpace();
+      if (!value(depth)) {
+        return false;
+      }
+      skipSpace();
+      if (p_ == end_) {
+        return false;
+      }
+      if (*p_ == ',') {
+        ++p_;
+        skipSpace();
+        continue;
+      }
+      if (*p_ != '}') {
+        return false;
+      }
+      ++p_;
+      return reader_.end_object();
+    }
+  }
+
+  bool array(int depth) {
+    if (depth > kMaxDepth) {
+      return false;
+    }
+    ++p_;  // '['
+    if (!reader_.start_array(static_cast<std::size_t>(-1))) {
+      return false;
+    }
+    skipSpace();
+    if (p_ < end_ && *p_ == ']') {
+      ++p_;
+      return reader_.end_array();
+    }
+    for (;;) {
+      if (!value(depth)) {
+        return false;
+      }
+      skipSpace();
+      if (p_ == end_) {
+        return false;
+      }
+      if (*p_ == ',') {
+        ++p_;
+        skipSpace();
+        continue;
+      }
+      if (*p_ != ']') {
+        return false;
+      }
+      ++p_;
+      return reader_.end_array();
+    }
+  }
+
+  /// A string of printable ASCII without escapes; `out` views its contents.
+  bool string(std::string_view& out) {
+    const char* start = ++p_;  // past the opening quote
+    while (p_ < end_) {
+      const auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        out = std::string_view(start, static_cast<size_t>(p_ - start));
+        ++p_;
+        return true;
+      }
+      if (c < 0x20 || c >= 0x80 || c == '\\') {
+        return false;
+      }
+      ++p_;
+    }
+    return false;
+  }
+
+  /// JSON's number grammar; integers that fit go out as integers, the rest as doubles (what
+  /// nlohmann does; RecordReader turns every one into a double anyway).
+  bool number() {
+    const char* start = p_;
+    if (p_ < end_ && *p_ == '-') {
+      ++p_;
+    }
+    if (p_ == end_) {
+      return false;
+    }
+    if (*p_ == '0') {
+      ++p_;
+    } else if (*p_ >= '1' && *p_ <= '9') {
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') {
+        ++p_;
+      }
+    } else {
+      return false;
+    }
+    bool integer = true;
+    if (p_ < end_ && *p_ == '.') {
+      integer = false;
+      ++p_;
+      if (p_ == end_ || *p_ < '0' || *p_ > '9') {
+        return false;
+      }
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') {
+        ++p_;
+      }
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      integer = false;
+      ++p_;
+      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) {
+        ++p_;
+      }
+      if (p_ == end_ || *p_ < '0' || *p_ > '9') {
+        return false;
+      }
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') {
+        ++p_;
+      }
+    }
+    if (integer) {
+      if (*start == '-') {
+        int64_t v = 0;
+        if (auto r = std::from_chars(start, p_, v); r.ec == std::errc() && r.ptr == p_) {
+          return reader_.number_integer(v);
+        }
+      } else {
+        uint64_t v = 0;
+        if (auto r = std::from_chars(start, p_, v); r.ec == std::errc() && r.ptr == p_) {
+          return v <= static_cast<uint64_t>(INT64_MAX)
+                     ? reader_.number_integer(static_cast<int64_t>(v))
+                     : reader_.number_unsigned(v);
+        }
+      }
+    }
+    double d = 0;
+    if (auto r = std::from_chars(start, p_, d);
+        (r.ec != std::errc() && r.ec != std::errc::result_out_of_range) || r.ptr != p_) {
+      return false;
+    } else if (r.ec == std::errc::result_out_of_range) {
+      return false;  // let nlohmann decide what an overflowing literal is
+    }
+    scratch_.assign(start, p_);
+    return reader_.number_float(d, scratch_);
+  }
+
+  const char* p_;
+  const char* end_;
+  RecordReader& reader_;
+  std::string scratch_;
+};
+
 std::optional<Observation> parseRecord(std::string_view text) {
+  if (text.empty() || text.front() != '{') {
+    return std::nullopt;
+  }
+  {
+    Observation o;
+    RecordReader reader(o);
+    if (FastScanner(text, reader).scan()) {
+      reader.finish();
+      return o;
+    }
+  }
   Observation o;
   RecordReader reader(o);
-  if (!Json::sax_parse(text.begin(), text.end(), &reader) || text.empty() || text.front() != '{') {
+  if (!Json::sax_parse(text.begin(), text.end(), &reader)) {
     return std::nullopt;
   }
   reader.finish();

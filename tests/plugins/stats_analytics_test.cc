@@ -176,6 +176,36 @@ TEST_F(StatsAnalyticsTest, ToleratesExtremeDurations) {
   EXPECT_EQ(mini["latency_ms"]["p99"].get<double>(), 3e9);
 }
 
+// Records the core writes are plain ASCII; escapes, non-ASCII text, other spacing or a broken
+// tail must be read (or rejected) exactly as before, whichever parser path takes them.
+TEST_F(StatsAnalyticsTest, ReadsEscapedUnicodeAndSpacedRecordsAlike) {
+  Rec plain;
+  plain.model = "m\xc3\xa9-1";
+  plain.tenant = "t\"q";
+  plain.ttfb_ms = 2.5;
+  const std::string compact = record(plain);
+  const std::string spaced = json::parse(compact).dump(2);
+  Rec escaped = plain;
+  escaped.model = "m\xc3\xa9-1";
+  std::string with_escape = record(escaped);
+  // "\u00e9" is the same model name spelled with an escape.
+  const auto at = with_escape.find("m\xc3\xa9-1");
+  ASSERT_NE(at, std::string::npos);
+  with_escape.replace(at, 5, "m\\u00e9-1");
+  stats_->observe({compact, spaced, with_escape, compact + " x", R"({"model":"a","status":1e400})",
+                   R"({"model":"b","usage":{"prompt_tokens":-0,"total_tokens":12345678901234}})"});
+  const json models = query(R"({"group_by":"model"})")["models"];
+  ASSERT_TRUE(models.contains("m\xc3\xa9-1")) << models.dump();
+  EXPECT_EQ(models["m\xc3\xa9-1"]["requests"], 3);
+  EXPECT_EQ(models["m\xc3\xa9-1"]["prompt_tokens"], 33);
+  EXPECT_EQ(models["m\xc3\xa9-1"]["ttfb_ms"]["p50"], 2.5);
+  EXPECT_FALSE(models.contains("a"));  // 1e400 overflows: nlohmann rejects the record
+  ASSERT_TRUE(models.contains("b"));
+  EXPECT_EQ(models["b"]["total_tokens"], 12345678901234);
+  const json principals = query(R"({"group_by":"principal"})")["principals"];
+  EXPECT_TRUE(principals.contains("t\"q/demo/dev")) << principals.dump();
+}
+
 TEST_F(StatsAnalyticsTest, GroupBySelectsOneSection) {
   stats_->observe({record(Rec{})});
   const json by_model = query(R"({"group_by":"model"})");

@@ -4,6 +4,11 @@
 // every upstream failure to a well-formed client error. A "preset" (presets.json, see
 // README.md) adapts all of that to one compatible upstream's documented quirks.
 #include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <system_error>
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -73,8 +78,34 @@ std::string dumpJson(const Json& j) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
+/// A usage object's counts as usageEvent reads them: a count that is not an integer is 0.
+struct UsageCounts {
+  int64_t prompt = 0;
+  int64_t completion = 0;
+  int64_t total = 0;
+  int64_t cached = 0;     ///< prompt_tokens_details.cached_tokens
+  int64_t cache_hit = 0;  ///< DeepSeek's prompt_cache_hit_tokens
+  int64_t reasoning = 0;  ///< completion_tokens_details.reasoning_tokens
+};
+
 /// The USAGE event every provider emits (docs/sdk.md): OpenAI's counts with the cache and
 /// reasoning breakdown flat. DeepSeek reports its cache hits as prompt_cache_hit_tokens.
+std::string usageText(const UsageCounts& u) {
+  std::string out;
+  out.reserve(128);
+  auto add = [&](const char* key, int64_t n) {
+    out.append(out.empty() ? "{\"" : ",\"").append(key).append("\":").append(std::to_string(n));
+  };
+  add("prompt_tokens", u.prompt);
+  add("completion_tokens", u.completion);
+  add("total_tokens", u.total);
+  const int64_t cached = std::max(u.cached, u.cache_hit);
+  if (cached > 0) add("cached_tokens", cached);
+  if (u.reasoning > 0) add("reasoning_tokens", u.reasoning);
+  out.push_back('}');
+  return out;
+}
+
 std::string usageEvent(const Json& usage) {
   auto count = [](const Json& obj, const char* key) -> int64_t {
     const auto it = obj.find(key);
@@ -84,15 +115,314 @@ std::string usageEvent(const Json& usage) {
     const auto o = usage.find(object);
     return o != usage.end() && o->is_object() ? count(*o, key) : 0;
   };
-  Json out = {{"prompt_tokens", count(usage, "prompt_tokens")},
-              {"completion_tokens", count(usage, "completion_tokens")},
-              {"total_tokens", count(usage, "total_tokens")}};
-  const int64_t cached = std::max(nested("prompt_tokens_details", "cached_tokens"), count(usage, "prompt_cache_hit_tokens"));
-  const int64_t reasoning = nested("completion_tokens_details", "reasoning_tokens");
-  if (cached > 0) out["cached_tokens"] = cached;
-  if (reasoning > 0) out["reasoning_tokens"] = reasoning;
-  return dumpJson(out);
+  UsageCounts u;
+  u.prompt = count(usage, "prompt_tokens");
+  u.completion = count(usage, "completion_tokens");
+  u.total = count(usage, "total_tokens");
+  u.cached = nested("prompt_tokens_details", "cached_tokens");
+  u.cache_hit = count(usage, "prompt_cache_hit_tokens");
+  u.reasoning = nested("completion_tokens_details", "reasoning_tokens");
+  return usageText(u);
 }
+
+/// Reads a successful upstream answer for what parseResponse needs (is it an object, does it
+/// carry an "error", its usage counts) without building a DOM: the ordered_json parse of
+/// every answer was ~58k instructions a small call. Strict: it accepts only JSON nlohmann
+/// accepts, with the values nlohmann would give (the last of repeated keys wins, as in
+/// ordered_json); anything it is unsure of (an object key with an escape, a \u escape, a
+/// BOM, deep nesting, malformed text) makes run() false and the caller parses with nlohmann.
+class AnswerScan {
+ public:
+  bool has_error = false;
+  bool has_usage = false;
+  UsageCounts usage;
+
+  bool run(std::string_view body) {
+    p_ = body.data();
+    end_ = body.data() + body.size();
+    space();
+    if (p_ == end_ || *p_ != '{') {
+      return false;
+    }
+    if (!object(1, Where::kTop)) {
+      return false;
+    }
+    space();
+    return p_ == end_;
+  }
+
+ private:
+  enum class Where { kTop, kUsage, kPromptDetails, kCompletionDetails, kOther };
+  static constexpr int kMaxDepth = 128;
+
+  void space() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) {
+      ++p_;
+    }
+  }
+
+  /// The value at the cursor; `n` receives its count when it is an integer (else 0).
+  bool value(int depth, Where where, int64_t* n, bool* is_null) {
+    *n = 0;
+    *is_null = false;
+    if (p_ == end_) {
+      return false;
+    }
+    switch (*p_) {
+      case '{':
+        return object(depth + 1, where);
+      case '[':
+        return array(depth + 1);
+      case '"':
+        return string(nullptr);
+      case 't':
+        return literal("true");
+      case 'f':
+        return literal("false");
+      case 'n':
+        *is_null = true;
+        return literal("null");
+      default:
+        return number(n);
+    }
+  }
+
+  bool literal(std::string_view word) {
+    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) {
+      return false;
+    }
+    p_ += word.size();
+    return true;
+  }
+
+  bool object(int depth, Where where) {
+    if (depth > kMaxDepth) {
+      return false;
+    }
+    ++p_;
+    space();
+    if (p_ < end_ && *p_ == '}') {
+      ++p_;
+      return true;
+    }
+    for (;;) {
+      std::string_view key;
+      if (p_ == end_ || *p_ != '"' || !string(&key)) {
+        return false;
+      }
+      space();
+      if (p_ == end_ || *p_ != ':') {
+        return false;
+      }
+      ++p_;
+      space();
+      Where inner = Where::kOther;
+      int64_t* count = nullptr;
+      if (where == Where::kTop && key == "usage") {
+        usage = UsageCounts{};  // a repeated key: the last value counts
+        has_usage = p_ < end_ && *p_ == '{';
+        inner = Where::kUsage;
+      } else if (where == Where::kUsage) {
+        if (key == "prompt_tokens") count = &usage.prompt;
+        else if (key == "completion_tokens") count = &usage.completion;
+        else if (key == "total_tokens") count = &usage.total;
+        else if (key == "prompt_cache_hit_tokens") count = &usage.cache_hit;
+        else if (key == "prompt_tokens_details") {
+          usage.cached = 0;
+          inner = Where::kPromptDetails;
+        } else if (key == "completion_tokens_details") {
+          usage.reasoning = 0;
+          inner = Where::kCompletionDetails;
+        }
+      } else if (where == Where::kPromptDetails && key == "cached_tokens") {
+        count = &usage.cached;
+      } else if (where == Where::kCompletionDetails && key == "reasoning_tokens") {
+        count = &usage.reasoning;
+      }
+      int64_t n = 0;
+      bool is_null = false;
+      if (!value(depth, inner, &n, &is_null)) {
+        return false;
+      }
+      if (count != nullptr) {
+        *count = n;
+      }
+      if (where == Where::kTop && key == "error") {
+        has_error = !is_null;
+      }
+      space();
+      if (p_ == end_) {
+        return false;
+      }
+      if (*p_ == ',') {
+        ++p_;
+        space();
+        continue;
+      }
+      if (*p_ != '}') {
+        return false;
+      }
+      ++p_;
+      return true;
+    }
+  }
+
+  bool array(int depth) {
+    if (depth > kMaxDepth) {
+      return false;
+    }
+    ++p_;
+    space();
+    if (p_ < end_ && *p_ == ']') {
+      ++p_;
+      return true;
+    }
+    for (;;) {
+      int64_t n = 0;
+      bool is_null = false;
+      if (!value(depth, Where::kOther, &n, &is_null)) {
+        return false;
+      }
+      space();
+      if (p_ == end_) {
+        return false;
+      }
+      if (*p_ == ',') {
+        ++p_;
+        space();
+        continue;
+      }
+      if (*p_ != ']') {
+        return false;
+      }
+      ++p_;
+      return true;
+    }
+  }
+
+  static bool cont(unsigned char c, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
+    return c >= lo && c <= hi;
+  }
+
+  /// A string as nlohmann's lexer accepts it (UTF-8 checked as RFC 3629 says). `key`, when
+  /// given, must be plain (no escapes) and receives the contents.
+  bool string(std::string_view* key) {
+    const char* start = ++p_;
+    while (p_ < end_) {
+      const auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        if (key != nullptr) {
+          *key = std::string_view(start, static_cast<size_t>(p_ - start));
+        }
+        ++p_;
+        return true;
+      }
+      if (c < 0x20) {
+        return false;
+      }
+      if (c == '\\') {
+        if (key != nullptr || end_ - p_ < 2) {
+          return false;
+        }
+        const char e = p_[1];
+        if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' &&
+            e != 't') {
+          return false;  // \u (surrogate rules) and invalid escapes: nlohmann decides
+        }
+        p_ += 2;
+        continue;
+      }
+      if (c < 0x80) {
+        ++p_;
+        continue;
+      }
+      const auto left = end_ - p_;
+      const auto b = [&](int i) { return static_cast<unsigned char>(p_[i]); };
+      if (c >= 0xC2 && c <= 0xDF && left >= 2 && cont(b(1))) {
+        p_ += 2;
+      } else if (c == 0xE0 && left >= 3 && cont(b(1), 0xA0) && cont(b(2))) {
+        p_ += 3;
+      } else if (((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) && left >= 3 &&
+                 cont(b(1)) && cont(b(2))) {
+        p_ += 3;
+      } else if (c == 0xED && left >= 3 && cont(b(1), 0x80, 0x9F) && cont(b(2))) {
+        p_ += 3;
+      } else if (c == 0xF0 && left >= 4 && cont(b(1), 0x90) && cont(b(2)) && cont(b(3))) {
+        p_ += 4;
+      } else if (c >= 0xF1 && c <= 0xF3 && left >= 4 && cont(b(1)) && cont(b(2)) && cont(b(3))) {
+        p_ += 4;
+      } else if (c == 0xF4 && left >= 4 && cont(b(1), 0x80, 0x8F) && cont(b(2)) && cont(b(3))) {
+        p_ += 4;
+      } else {
+        return false;
+      }
+    }
+    return false;
+  }
+
+  /// JSON's number grammar. `n`: the count usageEvent would read (0 unless an integer that
+  /// fits int64; negatives are 0).
+  bool number(int64_t* n) {
+    const char* start = p_;
+    if (p_ < end_ && *p_ == '-') {
+      ++p_;
+    }
+    if (p_ == end_) {
+      return false;
+    }
+    if (*p_ == '0') {
+      ++p_;
+    } else if (*p_ >= '1' && *p_ <= '9') {
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    } else {
+      return false;
+    }
+    bool integer = true;
+    if (p_ < end_ && *p_ == '.') {
+      integer = false;
+      ++p_;
+      if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      integer = false;
+      ++p_;
+      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    }
+    if (!integer) {
+      // nlohmann rejects a float that overflows a double; leave such text to it.
+      const size_t len = static_cast<size_t>(p_ - start);
+      if (len > 24) return false;
+      char buf[32];
+      std::memcpy(buf, start, len);
+      buf[len] = '\0';
+      char* endp = nullptr;
+      const double d = std::strtod(buf, &endp);
+      return endp == buf + len && std::isfinite(d);
+    }
+    if (*start == '-') {
+      int64_t v = 0;
+      auto r = std::from_chars(start, p_, v);
+      // Past int64: nlohmann reads a float (not an integer count); within: negatives count 0.
+      if (r.ec != std::errc() || r.ptr != p_) return false;
+      *n = 0;
+      return true;
+    }
+    uint64_t v = 0;
+    auto r = std::from_chars(start, p_, v);
+    if (r.ec == std::errc::result_out_of_range) {
+      return false;  // a float to nlohmann; leave it to nlohmann
+    }
+    if (r.ec != std::errc() || r.ptr != p_) return false;
+    *n = v <= static_cast<uint64_t>(INT64_MAX) ? static_cast<int64_t>(v) : 0;
+    return true;
+  }
+
+  const char* p_ = nullptr;
+  const char* end_ = nullptr;
+};
 
 bool isErrorStatus(uint32_t status) {
   return status >= 400 && status <= 599;
@@ -594,9 +924,19 @@ class OpenAiProvider : public sdk::Provider {
 
   sy_status parseResponse(const sdk::ProviderRequest&, const sdk::UpstreamResponse& response,
                           const Output& out) override {
+    const bool success = response.status >= 200 && response.status <= 299;
+    if (success) {
+      AnswerScan scan;
+      if (scan.run(response.body) && !scan.has_error) {
+        out.emit(SY_EVENT_RESPONSE, response.body);
+        if (scan.has_usage) {
+          out.emit(SY_EVENT_USAGE, usageText(scan.usage));
+        }
+        return SY_OK;
+      }
+    }
     const Json doc = Json::parse(response.body, nullptr, false);
     const bool is_object = !doc.is_discarded() && doc.is_object();
-    const bool success = response.status >= 200 && response.status <= 299;
     if (!is_object) {
       out.setError(502, "upstream_error", "bad_upstream_response",
                    "upstream answered HTTP " + std::to_string(response.status) +

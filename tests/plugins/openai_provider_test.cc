@@ -269,6 +269,51 @@ TEST_F(OpenAiProviderTest, UsageEventCarriesCachedAndReasoningTokensFlat) {
             json::parse(R"({"prompt_tokens":100,"completion_tokens":10,"total_tokens":110,"cached_tokens":64})"));
 }
 
+// Answers are read without a DOM when they are plain; these shapes must give what the
+// ordered_json read gave: the last of repeated keys, counts that are not integers as 0,
+// escapes and UTF-8 in text, and malformed or non-object bodies still refused.
+TEST_F(OpenAiProviderTest, ReadsUsageOfUnusualAnswersAsBefore) {
+  auto usageOf = [&](const std::string& body) {
+    FakeOutput out;
+    EXPECT_EQ(provider_->parseResponse(chatCall("{}"), UpstreamAnswer{200, {}, body}, out), SY_OK)
+        << body;
+    EXPECT_EQ(out.count(SY_EVENT_RESPONSE), 1u);
+    const auto usage = out.payloads(SY_EVENT_USAGE);
+    return usage.empty() ? std::string("none") : usage[0];
+  };
+  EXPECT_EQ(usageOf(R"({"choices":[{"message":{"content":"caf\u00e9 \"q\" \n \/ é 𝄞"}}],
+      "usage":{"prompt_tokens":3},"usage":{"prompt_tokens":5,"completion_tokens":2.0,
+      "total_tokens":-4,"prompt_tokens_details":{"cached_tokens":9},"prompt_tokens_details":null,
+      "completion_tokens_details":{"reasoning_tokens":18446744073709551615},
+      "prompt_cache_hit_tokens":1e2},"error":null})"),
+            R"({"prompt_tokens":5,"completion_tokens":0,"total_tokens":0})");
+  // The same without a \u escape (which the fast read leaves to nlohmann).
+  EXPECT_EQ(usageOf(R"({"choices":[{"message":{"content":"caf \"q\" \n \/ é 𝄞"}}],
+      "usage":{"prompt_tokens":3},"usage":{"prompt_tokens":5,"completion_tokens":2.0,
+      "total_tokens":-4,"prompt_tokens_details":{"cached_tokens":9},"prompt_tokens_details":null,
+      "completion_tokens_details":{"reasoning_tokens":18446744073709551615},
+      "prompt_cache_hit_tokens":1e2},"error":null})"),
+            R"({"prompt_tokens":5,"completion_tokens":0,"total_tokens":0})");
+  EXPECT_EQ(usageOf(R"({"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2},"usage":[1]})"),
+            "none");
+  EXPECT_EQ(usageOf("\xEF\xBB\xBF {\"usage\":{\"total_tokens\":7,\"prompt_tokens_details\":{\"cached_tokens\":3}}} \n"),
+            R"({"prompt_tokens":0,"completion_tokens":0,"total_tokens":7,"cached_tokens":3})");
+
+  for (const std::string bad : {R"({"a":1,})", R"({"a":"\x"})", "{\"a\":\"\xC0\xAF\"}", R"({"a":1e999})",
+                                R"({"a":01})", R"([{"usage":{}}])", R"({"a":"x"} y)", ""}) {
+    FakeOutput out;
+    EXPECT_EQ(provider_->parseResponse(chatCall("{}"), UpstreamAnswer{200, {}, bad}, out),
+              SY_ERR_UPSTREAM)
+        << bad;
+    EXPECT_EQ(out.error.code, "bad_upstream_response") << bad;
+  }
+  FakeOutput in_band;
+  EXPECT_EQ(provider_->parseResponse(chatCall("{}"),
+                                     UpstreamAnswer{200, {}, R"({"error":null,"error":"down"})"}, in_band),
+            SY_ERR_UPSTREAM);
+  EXPECT_EQ(in_band.error.message, "down");
+}
+
 TEST_F(OpenAiProviderTest, SuccessWithoutUsageEmitsOnlyResponse) {
   FakeOutput out;
   ASSERT_EQ(provider_->parseResponse(

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "presets.h"
+#include "request_body.h"
 
 namespace switchyard {
 namespace openai {
@@ -844,41 +845,49 @@ class OpenAiProvider : public sdk::Provider {
         return SY_ERR_UNSUPPORTED;
     }
 
-    Json body = Json::parse(request.body, nullptr, false);
-    if (body.is_discarded()) {
-      out.setError(400, "invalid_request_error", "invalid_json",
-                   "the request body is not valid JSON");
-      return SY_ERR_INVALID_ARG;
-    }
-    if (!body.is_object()) {
-      out.setError(400, "invalid_request_error", "invalid_json",
-                   "the request body must be a JSON object");
-      return SY_ERR_INVALID_ARG;
-    }
-    if (!request.upstream_model.empty()) {
-      body["model"] = std::string(request.upstream_model);
-    }
-    if (preset_ && !applyParameterPolicy(body, request.operation, out)) {
-      return SY_ERR_INVALID_ARG;
-    }
-    if (request.operation == SY_OP_CHAT_COMPLETIONS) {
-      if (request.stream) {
-        body["stream"] = true;
-        if (injectsIncludeUsage()) {
-          // Always ask for usage so streamed calls are counted; the stream hides the extra
-          // chunk again from clients that did not ask.
-          auto options = body.find("stream_options");
-          if (options == body.end() || options->is_null()) {
-            body["stream_options"] = Json{{"include_usage", true}};
-          } else if (options->is_object()) {
-            (*options)["include_usage"] = true;
-          }
-          // Any other type is the client's mistake; the upstream will say so.
-        }
-      } else if (body.contains("stream")) {
-        // The core answers this call as a whole response, whatever the body says.
-        body["stream"] = false;
+    // A plain body of a whole-response call is rewritten as text (request_body.h): the bytes
+    // the DOM below gives, without its allocations.
+    std::string forwarded;
+    if (preset_ || request.stream ||
+        !rewriteRequestBody(request.body, request.upstream_model,
+                            request.operation == SY_OP_CHAT_COMPLETIONS, forwarded)) {
+      Json body = Json::parse(request.body, nullptr, false);
+      if (body.is_discarded()) {
+        out.setError(400, "invalid_request_error", "invalid_json",
+                     "the request body is not valid JSON");
+        return SY_ERR_INVALID_ARG;
       }
+      if (!body.is_object()) {
+        out.setError(400, "invalid_request_error", "invalid_json",
+                     "the request body must be a JSON object");
+        return SY_ERR_INVALID_ARG;
+      }
+      if (!request.upstream_model.empty()) {
+        body["model"] = std::string(request.upstream_model);
+      }
+      if (preset_ && !applyParameterPolicy(body, request.operation, out)) {
+        return SY_ERR_INVALID_ARG;
+      }
+      if (request.operation == SY_OP_CHAT_COMPLETIONS) {
+        if (request.stream) {
+          body["stream"] = true;
+          if (injectsIncludeUsage()) {
+            // Always ask for usage so streamed calls are counted; the stream hides the extra
+            // chunk again from clients that did not ask.
+            auto options = body.find("stream_options");
+            if (options == body.end() || options->is_null()) {
+              body["stream_options"] = Json{{"include_usage", true}};
+            } else if (options->is_object()) {
+              (*options)["include_usage"] = true;
+            }
+            // Any other type is the client's mistake; the upstream will say so.
+          }
+        } else if (body.contains("stream")) {
+          // The core answers this call as a whole response, whatever the body says.
+          body["stream"] = false;
+        }
+      }
+      forwarded = dumpJson(body);
     }
 
     // Keys read from files often end in a newline; anything else that could break the header
@@ -918,7 +927,7 @@ class OpenAiProvider : public sdk::Provider {
     for (const auto& [name, value] : extras) {
       out.addHeader(name, value);
     }
-    out.appendBody(dumpJson(body));
+    out.appendBody(forwarded);
     return SY_OK;
   }
 

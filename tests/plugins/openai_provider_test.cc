@@ -134,6 +134,48 @@ TEST_F(OpenAiProviderTest, BuildsExactChatRequest) {
   EXPECT_EQ(out.body.rfind(R"({"model":"gpt-4o-mini-2024-07-18","messages":)", 0), 0u) << out.body;
 }
 
+// Plain bodies are rewritten as text, the rest through ordered_json: either way the bytes sent
+// are what parsing, renaming the model, forcing "stream" off and dumping give.
+TEST_F(OpenAiProviderTest, ForwardsBodiesByteForByteAsTheJsonDump) {
+  const std::vector<std::string> bodies = {
+      R"({"model":"fast","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16})",
+      "{ \"messages\" : [ { \"role\":\"user\", \"content\":\"a\\/b \\\"q\\\" \\\\ \\n\\t\\r\\b\\f\" } ] ,\n"
+      "  \"model\":\"fast\", \"stream\": true, \"n\": -0, \"t\": -0.0, \"p\": 1E5, \"q\": 0.1,\n"
+      "  \"r\": 1.0, \"s\": 1e-7, \"u\": 123456789012345678901, \"v\": -9223372036854775809,\n"
+      "  \"w\": 18446744073709551615, \"x\": [true,false,null,{},[]], \"y\": 2.5e+3 }\r\n",
+      R"({"messages":[{"role":"user","content":"caf\u00e9 😀 é"}],"model":"fast"})",
+      R"({"messages":[{"role":"user","content":"😀 é"}],"stream":false})",
+      R"({"model":"fast","messages":[],"metadata":{"a":1,"a":2}})",
+      R"({"model":"fast","messages":[],"model":"again"})",
+      R"({})",
+      R"({"model":"fast","messages":[{"role":"user","content":"x"}],"deep":[[[[[[[[[[[[1]]]]]]]]]]]]})",
+      R"({"model":"fast","messages":[],"k\"ey":1,"k\/e":2})",
+  };
+  for (const auto& body : bodies) {
+    for (const bool chat : {true, false}) {
+      ProviderCall call = chatCall(body);
+      if (!chat) {
+        call.operation = SY_OP_EMBEDDINGS;
+      }
+      FakeOutput out;
+      ASSERT_EQ(provider_->buildRequest(call, out), SY_OK) << body << out.error.message;
+      nlohmann::ordered_json expected = nlohmann::ordered_json::parse(body);
+      expected["model"] = "gpt-4o-mini-2024-07-18";
+      if (chat && expected.contains("stream")) {
+        expected["stream"] = false;
+      }
+      EXPECT_EQ(out.body, expected.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace))
+          << body;
+    }
+  }
+  for (const std::string bad : {"", "[]", R"({"a":1,})", R"({"a":01})", "{\"a\":\"\xC0\xAF\"}",
+                                R"({"a":1e999})", R"({"a":"x"} y)", "{\"a\":\"\x01\"}"}) {
+    FakeOutput out;
+    EXPECT_EQ(provider_->buildRequest(chatCall(bad), out), SY_ERR_INVALID_ARG) << bad;
+    EXPECT_EQ(out.error.code, "invalid_json") << bad;
+  }
+}
+
 TEST_F(OpenAiProviderTest, SendsNoAuthorizationWhenKeyIsEmpty) {
   auto call = chatCall(R"({"model":"fast","messages":[]})");
   call.api_key.clear();

@@ -112,19 +112,17 @@ struct Observation {
 };
 
 /// Reads only the fields the aggregates need, without building a DOM: at thousands of calls a
-/// second a full parse of every record (attempts and all) kept this module behind.
-class RecordReader : public nlohmann::json_sax<Json> {
+/// second a full parse of every record (attempts and all) kept this module behind. `Text` is
+/// std::string when nlohmann's SAX parser drives it (its strings do not outlive a callback)
+/// and std::string_view into the record when FastScanner does.
+template <class Text>
+class RecordState {
  public:
-  explicit RecordReader(Observation& o) : o_(o) {}
+  explicit RecordState(Observation& o) : o_(o) {}
 
-  bool null() override { return true; }
-  bool boolean(bool) override { return true; }
-  bool number_integer(number_integer_t v) override { return number(static_cast<double>(v)); }
-  bool number_unsigned(number_unsigned_t v) override { return number(static_cast<double>(v)); }
-  bool number_float(number_float_t v, const string_t&) override { return number(v); }
-  bool string(string_t& v) override {
+  void string(std::string_view v) {
     if (depth_ == 1 && key_ == "model") {
-      o_.model = v;
+      o_.model.assign(v);
     } else if (depth_ == 2 && parent_ == "principal") {
       if (key_ == "tenant") {
         tenant_ = v;
@@ -134,51 +132,24 @@ class RecordReader : public nlohmann::json_sax<Json> {
         key_id_ = v;
       }
     }
-    return true;
   }
-  bool binary(binary_t&) override { return true; }
-  bool start_object(std::size_t) override {
+  void start() {
     if (depth_ == 1) {
       parent_ = key_;
     }
     ++depth_;
-    return true;
   }
-  bool end_object() override {
+  void end() {
     if (--depth_ == 1) {
-      parent_.clear();
-    }
-    return true;
-  }
-  bool start_array(std::size_t) override {
-    if (depth_ == 1) {
-      parent_ = key_;
-    }
-    ++depth_;
-    return true;
-  }
-  bool end_array() override { return end_object(); }
-  bool key(string_t& k) override {
-    key_ = k;
-    return true;
-  }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
-    return false;
-  }
-
-  void finish() {
-    if (o_.model.empty()) {
-      o_.model = "unknown";
-    }
-    o_.principal = tenant_.empty() && app_.empty() && key_id_.empty() ? "anonymous"
-                                                                    : tenant_ + "/" + app_ + "/" + key_id_;
-    if (!saw_total_) {
-      o_.total_tokens = o_.prompt_tokens + o_.completion_tokens;
+      parent_ = Text();
     }
   }
-
- private:
-  bool number(double v) {
+  void key(std::string_view k) { key_ = k; }
+  /// Whether the number under the current key is read (the others need no conversion).
+  bool wantsNumber() const {
+    return depth_ == 1 || (depth_ == 2 && parent_ == "usage");
+  }
+  void number(double v) {
     const auto count = [&] { return v > 0 ? static_cast<uint64_t>(v) : 0; };
     if (depth_ == 1) {
       if (key_ == "status") {
@@ -198,25 +169,90 @@ class RecordReader : public nlohmann::json_sax<Json> {
         saw_total_ = true;
       }
     }
-    return true;
   }
 
+  void finish() {
+    if (o_.model.empty()) {
+      o_.model = "unknown";
+    }
+    if (tenant_.empty() && app_.empty() && key_id_.empty()) {
+      o_.principal = "anonymous";
+    } else {
+      o_.principal.reserve(tenant_.size() + app_.size() + key_id_.size() + 2);
+      o_.principal.append(tenant_).append("/").append(app_).append("/").append(key_id_);
+    }
+    if (!saw_total_) {
+      o_.total_tokens = o_.prompt_tokens + o_.completion_tokens;
+    }
+  }
+
+ private:
   Observation& o_;
   int depth_ = 0;
-  std::string key_;
-  std::string parent_;
-  std::string tenant_, app_, key_id_;
+  Text key_;
+  Text parent_;
+  Text tenant_, app_, key_id_;
   bool saw_total_ = false;
 };
 
-/// Feeds a RecordReader the events nlohmann's SAX parser would, for the JSON the core writes:
+/// nlohmann's SAX events, for records FastScanner leaves to it.
+class RecordReader : public nlohmann::json_sax<Json> {
+ public:
+  explicit RecordReader(Observation& o) : state_(o) {}
+
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t v) override { return number(static_cast<double>(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return number(static_cast<double>(v)); }
+  bool number_float(number_float_t v, const string_t&) override { return number(v); }
+  bool string(string_t& v) override {
+    state_.string(v);
+    return true;
+  }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    state_.start();
+    return true;
+  }
+  bool end_object() override {
+    state_.end();
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    state_.start();
+    return true;
+  }
+  bool end_array() override {
+    state_.end();
+    return true;
+  }
+  bool key(string_t& k) override {
+    state_.key(k);
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+  void finish() { state_.finish(); }
+
+ private:
+  bool number(double v) {
+    state_.number(v);
+    return true;
+  }
+
+  RecordState<std::string> state_;
+};
+
+/// Feeds a RecordState the events nlohmann's SAX parser would, for the JSON the core writes:
 /// plain-ASCII strings without escapes. nlohmann's lexer copies every byte into a token buffer
 /// (for its error messages) and costs ~100 instructions a byte; this costs a few. Anything else
 /// (an escape, a non-ASCII byte, malformed or very deep input) makes scan() return false, and
 /// the caller parses the record again with nlohmann, which stays the judge of what is valid.
 class FastScanner {
  public:
-  FastScanner(std::string_view text, RecordReader& reader)
+  FastScanner(std::string_view text, RecordState<std::string_view>& reader)
       : p_(text.data()), end_(text.data() + text.size()), reader_(reader) {}
 
   bool scan() {
@@ -251,15 +287,15 @@ class FastScanner {
         if (!string(v)) {
           return false;
         }
-        scratch_.assign(v);
-        return reader_.string(scratch_);
+        reader_.string(v);
+        return true;
       }
       case 't':
-        return literal("true") && reader_.boolean(true);
+        return literal("true");
       case 'f':
-        return literal("false") && reader_.boolean(false);
+        return literal("false");
       case 'n':
-        return literal("null") && reader_.null();
+        return literal("null");
       default:
         return number();
     }
@@ -278,23 +314,19 @@ class FastScanner {
       return false;
     }
     ++p_;  // '{'
-    if (!reader_.start_object(static_cast<std::size_t>(-1))) {
-      return false;
-    }
+    reader_.start();
     skipSpace();
     if (p_ < end_ && *p_ == '}') {
       ++p_;
-      return reader_.end_object();
+      reader_.end();
+      return true;
     }
     for (;;) {
       std::string_view k;
       if (p_ == end_ || *p_ != '"' || !string(k)) {
         return false;
       }
-      scratch_.assign(k);
-      if (!reader_.key(scratch_)) {
-        return false;
-      }
+      reader_.key(k);
       skipSpace();
       if (p_ == end_ || *p_ != ':') {
         return false;
@@ -317,7 +349,8 @@ class FastScanner {
         return false;
       }
       ++p_;
-      return reader_.end_object();
+      reader_.end();
+      return true;
     }
   }
 
@@ -326,13 +359,12 @@ class FastScanner {
       return false;
     }
     ++p_;  // '['
-    if (!reader_.start_array(static_cast<std::size_t>(-1))) {
-      return false;
-    }
+    reader_.start();
     skipSpace();
     if (p_ < end_ && *p_ == ']') {
       ++p_;
-      return reader_.end_array();
+      reader_.end();
+      return true;
     }
     for (;;) {
       if (!value(depth)) {
@@ -351,7 +383,8 @@ class FastScanner {
         return false;
       }
       ++p_;
-      return reader_.end_array();
+      reader_.end();
+      return true;
     }
   }
 
@@ -416,36 +449,40 @@ class FastScanner {
         ++p_;
       }
     }
+    // Integers that fit 64 bits are integers to nlohmann; the state reads every number as a
+    // double, as RecordReader does.
     if (integer) {
       if (*start == '-') {
         int64_t v = 0;
         if (auto r = std::from_chars(start, p_, v); r.ec == std::errc() && r.ptr == p_) {
-          return reader_.number_integer(v);
+          if (reader_.wantsNumber()) {
+            reader_.number(static_cast<double>(v));
+          }
+          return true;
         }
       } else {
         uint64_t v = 0;
         if (auto r = std::from_chars(start, p_, v); r.ec == std::errc() && r.ptr == p_) {
-          return v <= static_cast<uint64_t>(INT64_MAX)
-                     ? reader_.number_integer(static_cast<int64_t>(v))
-                     : reader_.number_unsigned(v);
+          if (reader_.wantsNumber()) {
+            reader_.number(static_cast<double>(v));
+          }
+          return true;
         }
       }
     }
     double d = 0;
-    if (auto r = std::from_chars(start, p_, d);
-        (r.ec != std::errc() && r.ec != std::errc::result_out_of_range) || r.ptr != p_) {
-      return false;
-    } else if (r.ec == std::errc::result_out_of_range) {
-      return false;  // let nlohmann decide what an overflowing literal is
+    if (auto r = std::from_chars(start, p_, d); r.ec != std::errc() || r.ptr != p_) {
+      return false;  // including overflow: nlohmann decides what an overflowing literal is
     }
-    scratch_.assign(start, p_);
-    return reader_.number_float(d, scratch_);
+    if (reader_.wantsNumber()) {
+      reader_.number(d);
+    }
+    return true;
   }
 
   const char* p_;
   const char* end_;
-  RecordReader& reader_;
-  std::string scratch_;
+  RecordState<std::string_view>& reader_;
 };
 
 std::optional<Observation> parseRecord(std::string_view text) {
@@ -454,9 +491,9 @@ std::optional<Observation> parseRecord(std::string_view text) {
   }
   {
     Observation o;
-    RecordReader reader(o);
-    if (FastScanner(text, reader).scan()) {
-      reader.finish();
+    RecordState<std::string_view> state(o);
+    if (FastScanner(text, state).scan()) {
+      state.finish();
       return o;
     }
   }

@@ -8,10 +8,169 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <system_error>
 
 namespace switchyard {
 
+namespace {
+
+/// The usual USAGE payload, a flat object of integer counts and booleans (what the first-party
+/// providers emit), read without a DOM. False for anything else (nested objects, other
+/// values, escapes, spacing quirks are fine but malformed text is not): the DOM read decides.
+bool flatUsage(std::string_view text, TokenUsage& t) {
+  const char* p = text.data();
+  const char* end = p + text.size();
+  auto space = [&] {
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) {
+      ++p;
+    }
+  };
+  bool saw_cached = false;
+  bool saw_reasoning = false;
+  auto field = [&](std::string_view key) -> int64_t* {
+    if (key == "prompt_tokens") {
+      return &t.prompt_tokens;
+    }
+    if (key == "completion_tokens") {
+      return &t.completion_tokens;
+    }
+    if (key == "total_tokens") {
+      return &t.total_tokens;
+    }
+    if (key == "cache_creation_tokens") {
+      return &t.cache_creation_tokens;
+    }
+    if (key == "cached_tokens") {
+      saw_cached = true;
+      return &t.cached_tokens;
+    }
+    if (key == "reasoning_tokens") {
+      saw_reasoning = true;
+      return &t.reasoning_tokens;
+    }
+    return nullptr;
+  };
+  space();
+  if (p == end || *p != '{') {
+    return false;
+  }
+  ++p;
+  space();
+  if (p < end && *p == '}') {
+    ++p;
+  } else {
+    for (;;) {
+      if (p == end || *p != '"') {
+        return false;
+      }
+      const char* key_start = ++p;
+      while (p < end && *p != '"') {
+        const auto c = static_cast<unsigned char>(*p);
+        if (c < 0x20 || c >= 0x80 || c == '\\') {
+          return false;
+        }
+        ++p;
+      }
+      if (p == end) {
+        return false;
+      }
+      const std::string_view key(key_start, static_cast<size_t>(p - key_start));
+      ++p;
+      space();
+      if (p == end || *p != ':') {
+        return false;
+      }
+      ++p;
+      space();
+      if (p == end) {
+        return false;
+      }
+      if (*p == 't' || *p == 'f') {
+        const bool v = *p == 't';
+        const std::string_view word = v ? "true" : "false";
+        if (static_cast<size_t>(end - p) < word.size() || std::string_view(p, word.size()) != word) {
+          return false;
+        }
+        p += word.size();
+        if (key == "estimated") {
+          t.estimated = v;
+        } else if (int64_t* f = field(key)) {
+          *f = 0; // not an integer: counts 0, as the DOM read has it
+        }
+      } else {
+        // An integer: JSON's grammar, no fraction or exponent (those go to the DOM read).
+        const char* start = p;
+        if (*p == '-') {
+          ++p;
+        }
+        if (p == end || *p < '0' || *p > '9' || (*p == '0' && p + 1 < end && p[1] >= '0' && p[1] <= '9')) {
+          return false;
+        }
+        while (p < end && *p >= '0' && *p <= '9') {
+          ++p;
+        }
+        if (p < end && (*p == '.' || *p == 'e' || *p == 'E')) {
+          return false;
+        }
+        int64_t v = 0;
+        if (*start == '-') {
+          auto r = std::from_chars(start, p, v);
+          if (r.ec != std::errc() || r.ptr != p) {
+            return false;
+          }
+        } else {
+          uint64_t u = 0;
+          auto r = std::from_chars(start, p, u);
+          if (r.ec != std::errc() || r.ptr != p) {
+            return false;
+          }
+          v = static_cast<int64_t>(u); // past INT64_MAX wraps negative, as get<int64_t>() does
+        }
+        if (int64_t* f = field(key)) {
+          *f = std::max<int64_t>(0, v);
+        } else if (key == "estimated") {
+          t.estimated = false; // not a boolean
+        }
+      }
+      space();
+      if (p == end) {
+        return false;
+      }
+      if (*p == ',') {
+        ++p;
+        space();
+        continue;
+      }
+      if (*p != '}') {
+        return false;
+      }
+      ++p;
+      break;
+    }
+  }
+  space();
+  if (p != end) {
+    return false;
+  }
+  // Without the flat keys the DOM read looks in the nested details, which this never has.
+  if (!saw_cached) {
+    t.cached_tokens = 0;
+  }
+  if (!saw_reasoning) {
+    t.reasoning_tokens = 0;
+  }
+  if (t.total_tokens == 0) {
+    t.total_tokens = t.prompt_tokens + t.completion_tokens;
+  }
+  return true;
+}
+
+} // namespace
+
 std::optional<TokenUsage> TokenUsage::fromJson(std::string_view payload) {
+  if (TokenUsage fast; flatUsage(payload, fast)) {
+    return fast;
+  }
   using nlohmann::json;
   json u = json::parse(payload, nullptr, false);
   if (!u.is_object()) {

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -116,8 +117,8 @@ class ApiKeyAuth : public sdk::AuthScheme {
     }
     Digest digest{};
     unsigned int digest_len = 0;
-    if (EVP_Digest(credential.data(), credential.size(), digest.data(), &digest_len, EVP_sha256(),
-                   nullptr) != 1 ||
+    if (EVP_Digest(credential.data(), credential.size(), digest.data(), &digest_len,
+                   sha256_ ? sha256_.get() : EVP_sha256(), nullptr) != 1 ||
         digest_len != digest.size()) {
       out.setError(500, "internal_error", "auth_failure", "could not check the API key");
       return SY_ERR_INTERNAL;
@@ -221,6 +222,10 @@ class ApiKeyAuth : public sdk::AuthScheme {
 
   std::vector<Key> keys_;
   std::vector<std::string> headers_;
+  // Fetched once: EVP_sha256() makes every EVP_Digest look the implementation up again in
+  // OpenSSL 3's provider store (about half of the ~5.7k instructions a check cost).
+  std::unique_ptr<EVP_MD, decltype(&EVP_MD_free)> sha256_{EVP_MD_fetch(nullptr, "SHA256", nullptr),
+                                                          &EVP_MD_free};
 };
 
 }  // namespace

@@ -295,15 +295,33 @@ private:
   /// control characters as \u00xx. Text with non-ASCII bytes goes through nlohmann itself, which
   /// also replaces invalid UTF-8.
   void string(std::string_view s) {
-    for (unsigned char c : s) {
-      if (c >= 0x80) {
+    // One pass: most record strings need no escaping and are copied in one append.
+    size_t i = 0;
+    while (i < s.size()) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') {
+        break;
+      }
+      ++i;
+    }
+    char* p = grow(s.size() + 2);
+    *p++ = '"';
+    std::memcpy(p, s.data(), i);
+    p += i;
+    out_.resize(static_cast<size_t>(p - out_.data()));
+    if (i == s.size()) {
+      out_.push_back('"');
+      return;
+    }
+    for (size_t j = i; j < s.size(); ++j) {
+      if (static_cast<unsigned char>(s[j]) >= 0x80) {
+        out_.resize(out_.size() - i - 1); // undo the quote and plain prefix
         out_.append(nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         return;
       }
     }
-    out_.push_back('"');
-    size_t run = 0; // start of the bytes not yet copied
-    for (size_t i = 0; i < s.size(); ++i) {
+    size_t run = i; // start of the bytes not yet copied
+    for (; i < s.size(); ++i) {
       const unsigned char c = static_cast<unsigned char>(s[i]);
       if (c >= 0x20 && c != '"' && c != '\\') {
         continue;

@@ -388,22 +388,27 @@ class FastScanner {
     }
   }
 
+  /// Bytes a plain string may hold as they are: printable ASCII but the quote and backslash.
+  static constexpr std::array<bool, 256> kPlain = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0x20; c < 0x80; ++c) {
+      t[static_cast<size_t>(c)] = c != '"' && c != '\\';
+    }
+    return t;
+  }();
+
   /// A string of printable ASCII without escapes; `out` views its contents.
   bool string(std::string_view& out) {
     const char* start = ++p_;  // past the opening quote
-    while (p_ < end_) {
-      const auto c = static_cast<unsigned char>(*p_);
-      if (c == '"') {
-        out = std::string_view(start, static_cast<size_t>(p_ - start));
-        ++p_;
-        return true;
-      }
-      if (c < 0x20 || c >= 0x80 || c == '\\') {
-        return false;
-      }
+    while (p_ < end_ && kPlain[static_cast<unsigned char>(*p_)]) {
       ++p_;
     }
-    return false;
+    if (p_ == end_ || *p_ != '"') {
+      return false;  // an escape, a control or non-ASCII byte, or the end: nlohmann decides
+    }
+    out = std::string_view(start, static_cast<size_t>(p_ - start));
+    ++p_;
+    return true;
   }
 
   /// JSON's number grammar; integers that fit go out as integers, the rest as doubles (what

@@ -209,11 +209,14 @@ namespace {
 /// formatted by nlohmann's own routines, strings escaped as nlohmann escapes them.
 class RecordWriter {
 public:
-  explicit RecordWriter(std::string& out) : out_(out) {}
+  /// Writes into `out` through a cursor; `out` holds the text once finish() has run.
+  explicit RecordWriter(std::string& out, size_t expected) : out_(out) { out_.resize(expected); }
+
+  void finish() { out_.resize(pos_); }
 
   /// A key the code names: plain ASCII, so it needs no escaping.
   RecordWriter& key(std::string_view k) {
-    char* p = grow(k.size() + 4);
+    char* p = room(k.size() + 4);
     if (!first_) {
       *p++ = ',';
     }
@@ -222,7 +225,7 @@ public:
     p += k.size();
     *p++ = '"';
     *p++ = ':';
-    out_.resize(static_cast<size_t>(p - out_.data()));
+    done(p);
     first_ = true; // the value that follows needs no comma
     return *this;
   }
@@ -230,26 +233,26 @@ public:
   RecordWriter& anyKey(std::string_view k) {
     comma();
     string(k);
-    out_.push_back(':');
+    put(':');
     first_ = true;
     return *this;
   }
   void open() {
     comma();
-    out_.push_back('{');
+    put('{');
     first_ = true;
   }
   void close() {
-    out_.push_back('}');
+    put('}');
     first_ = false;
   }
   void openArray() {
     comma();
-    out_.push_back('[');
+    put('[');
     first_ = true;
   }
   void closeArray() {
-    out_.push_back(']');
+    put(']');
     first_ = false;
   }
   void value(std::string_view s) {
@@ -258,36 +261,41 @@ public:
   }
   void value(bool b) {
     comma();
-    out_.append(b ? "true" : "false");
+    raw(b ? std::string_view("true") : std::string_view("false"));
   }
   void value(int64_t n) {
     comma();
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof buf, n);
-    out_.append(buf, r.ptr);
+    char* p = room(24);
+    done(std::to_chars(p, p + 24, n).ptr);
   }
   void value(int n) { value(static_cast<int64_t>(n)); }
   void value(double x) {
     comma();
     if (!std::isfinite(x)) {
-      out_.append("null");
+      raw("null");
       return;
     }
-    std::array<char, 64> buf{};
-    char* end = nlohmann::detail::to_chars(buf.data(), buf.data() + buf.size(), x);
-    out_.append(buf.data(), end);
+    char* p = room(64); // nlohmann's serializer formats into 64 bytes too
+    done(nlohmann::detail::to_chars(p, p + 64, x));
   }
 
 private:
-  /// Makes room for `n` more bytes and returns where they go; the caller trims with resize().
-  char* grow(size_t n) {
-    const size_t used = out_.size();
-    out_.resize(used + n);
-    return out_.data() + used;
+  /// Makes sure `n` more bytes fit and returns where they go; done() moves the cursor.
+  char* room(size_t n) {
+    if (pos_ + n > out_.size()) {
+      out_.resize(std::max(out_.size() * 2, pos_ + n));
+    }
+    return out_.data() + pos_;
+  }
+  void done(const char* end) { pos_ = static_cast<size_t>(end - out_.data()); }
+  void put(char c) { *room(1) = c, ++pos_; }
+  void raw(std::string_view s) {
+    std::memcpy(room(s.size()), s.data(), s.size());
+    pos_ += s.size();
   }
   void comma() {
     if (!first_) {
-      out_.push_back(',');
+      put(',');
     }
     first_ = false;
   }
@@ -295,7 +303,6 @@ private:
   /// control characters as \u00xx. Text with non-ASCII bytes goes through nlohmann itself, which
   /// also replaces invalid UTF-8.
   void string(std::string_view s) {
-    // One pass: most record strings need no escaping and are copied in one append.
     size_t i = 0;
     while (i < s.size()) {
       const auto c = static_cast<unsigned char>(s[i]);
@@ -304,50 +311,56 @@ private:
       }
       ++i;
     }
-    char* p = grow(s.size() + 2);
-    *p++ = '"';
-    std::memcpy(p, s.data(), i);
-    p += i;
-    out_.resize(static_cast<size_t>(p - out_.data()));
-    if (i == s.size()) {
-      out_.push_back('"');
+    if (i == s.size()) { // the usual case: copied at once
+      char* p = room(s.size() + 2);
+      *p++ = '"';
+      std::memcpy(p, s.data(), s.size());
+      p += s.size();
+      *p++ = '"';
+      done(p);
       return;
     }
     for (size_t j = i; j < s.size(); ++j) {
       if (static_cast<unsigned char>(s[j]) >= 0x80) {
-        out_.resize(out_.size() - i - 1); // undo the quote and plain prefix
-        out_.append(nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        raw(nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         return;
       }
     }
-    size_t run = i; // start of the bytes not yet copied
+    char* p = room(s.size() * 6 + 2); // at worst every byte becomes \u00xx
+    *p++ = '"';
+    std::memcpy(p, s.data(), i);
+    p += i;
     for (; i < s.size(); ++i) {
-      const unsigned char c = static_cast<unsigned char>(s[i]);
+      const auto c = static_cast<unsigned char>(s[i]);
       if (c >= 0x20 && c != '"' && c != '\\') {
+        *p++ = static_cast<char>(c);
         continue;
       }
-      out_.append(s.data() + run, i - run);
-      run = i + 1;
+      *p++ = '\\';
       switch (c) {
-      case '"': out_.append("\\\""); break;
-      case '\\': out_.append("\\\\"); break;
-      case '\b': out_.append("\\b"); break;
-      case '\f': out_.append("\\f"); break;
-      case '\n': out_.append("\\n"); break;
-      case '\r': out_.append("\\r"); break;
-      case '\t': out_.append("\\t"); break;
+      case '"': *p++ = '"'; break;
+      case '\\': *p++ = '\\'; break;
+      case '\b': *p++ = 'b'; break;
+      case '\f': *p++ = 'f'; break;
+      case '\n': *p++ = 'n'; break;
+      case '\r': *p++ = 'r'; break;
+      case '\t': *p++ = 't'; break;
       default: {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-        out_.append(buf);
+        static constexpr char kHex[] = "0123456789abcdef";
+        *p++ = 'u';
+        *p++ = '0';
+        *p++ = '0';
+        *p++ = kHex[c >> 4];
+        *p++ = kHex[c & 0xF];
       }
       }
     }
-    out_.append(s.data() + run, s.size() - run);
-    out_.push_back('"');
+    *p++ = '"';
+    done(p);
   }
 
   std::string& out_;
+  size_t pos_ = 0;
   bool first_ = true;
 };
 
@@ -356,8 +369,7 @@ private:
 std::string CallRecord::toJson() const {
   std::string out;
   size_t bodies = (request_body ? request_body->size() : 0) + (response_body ? response_body->size() : 0);
-  out.reserve(1024 + bodies + bodies / 8);
-  RecordWriter w(out);
+  RecordWriter w(out, 1024 + bodies + bodies / 8);
   // Keys in sorted order: sinks have always received the record as nlohmann::json (std::map) dumped it.
   w.open();
   w.key("api").value(api);
@@ -479,6 +491,7 @@ std::string CallRecord::toJson() const {
     w.close();
   }
   w.close();
+  w.finish();
   return out;
 }
 

@@ -17,6 +17,36 @@ namespace switchyard {
 namespace openai {
 namespace {
 
+constexpr size_t kMaxKeys = 256;  // the repeated-key check is quadratic
+
+/// The keys of one object so far, for the repeated-key check; small objects need no allocation.
+class KeySet {
+ public:
+  /// False when `key` is already there, or the object has more keys than the check allows.
+  bool insert(std::string_view key) {
+    if (n_ >= kMaxKeys) {
+      return false;
+    }
+    for (size_t i = 0; i < n_; ++i) {
+      if ((i < inline_.size() ? inline_[i] : more_[i - inline_.size()]) == key) {
+        return false;
+      }
+    }
+    if (n_ < inline_.size()) {
+      inline_[n_] = key;
+    } else {
+      more_.push_back(key);
+    }
+    ++n_;
+    return true;
+  }
+
+ private:
+  std::array<std::string_view, 16> inline_{};
+  std::vector<std::string_view> more_;
+  size_t n_ = 0;
+};
+
 class Rewriter {
  public:
   Rewriter(std::string_view body, std::string& out)
@@ -30,7 +60,7 @@ class Rewriter {
     }
     ++p_;
     out_.push_back('{');
-    std::vector<std::string_view> keys;
+    KeySet keys;
     bool saw_model = false;
     space();
     if (p_ < end_ && *p_ == '}') {
@@ -79,7 +109,6 @@ class Rewriter {
 
  private:
   static constexpr int kMaxDepth = 128;
-  static constexpr size_t kMaxKeys = 256;  // the repeated-key check is quadratic
 
   void space() {
     while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) {
@@ -89,7 +118,7 @@ class Rewriter {
 
   /// A key, its colon and the space after it; written to the output. Repeated keys (which
   /// ordered_json would merge) are left to the DOM path.
-  bool memberKey(std::vector<std::string_view>& keys, std::string_view& key) {
+  bool memberKey(KeySet& keys, std::string_view& key) {
     if (p_ == end_ || *p_ != '"') {
       return false;
     }
@@ -98,15 +127,9 @@ class Rewriter {
       return false;
     }
     key = std::string_view(start, static_cast<size_t>(p_ - 1 - start));
-    if (key.find('\\') != std::string_view::npos || keys.size() >= kMaxKeys) {
+    if (key.find('\\') != std::string_view::npos || !keys.insert(key)) {
       return false;
     }
-    for (std::string_view k : keys) {
-      if (k == key) {
-        return false;
-      }
-    }
-    keys.push_back(key);
     space();
     if (p_ == end_ || *p_ != ':') {
       return false;
@@ -190,7 +213,7 @@ class Rewriter {
       out_.push_back('}');
       return true;
     }
-    std::vector<std::string_view> keys;
+    KeySet keys;
     for (;;) {
       std::string_view key;
       if (!memberKey(keys, key) || !value(depth)) {

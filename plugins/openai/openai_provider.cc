@@ -4,6 +4,7 @@
 // every upstream failure to a well-formed client error. A "preset" (presets.json, see
 // README.md) adapts all of that to one compatible upstream's documented quirks.
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -125,6 +126,16 @@ std::string usageEvent(const Json& usage) {
   u.reasoning = nested("completion_tokens_details", "reasoning_tokens");
   return usageText(u);
 }
+
+/// Bytes a JSON string holds as they are: printable ASCII but the quote and the backslash. The
+/// scanners skip runs of them with one look-up a byte.
+constexpr std::array<bool, 256> kPlainStringByte = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) {
+    t[static_cast<size_t>(c)] = c != '"' && c != '\\';
+  }
+  return t;
+}();
 
 /// Reads a successful upstream answer for what parseResponse needs (is it an object, does it
 /// carry an "error", its usage counts) without building a DOM: the ordered_json parse of
@@ -310,6 +321,12 @@ class AnswerScan {
   bool string(std::string_view* key) {
     const char* start = ++p_;
     while (p_ < end_) {
+      while (p_ < end_ && kPlainStringByte[static_cast<unsigned char>(*p_)]) {
+        ++p_;
+      }
+      if (p_ == end_) {
+        break;
+      }
       const auto c = static_cast<unsigned char>(*p_);
       if (c == '"') {
         if (key != nullptr) {

@@ -47,6 +47,16 @@ class KeySet {
   size_t n_ = 0;
 };
 
+/// Bytes a JSON string holds as they are: printable ASCII but the quote and the backslash. The
+/// scanners skip runs of them with one look-up a byte.
+constexpr std::array<bool, 256> kPlainStringByte = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) {
+    t[static_cast<size_t>(c)] = c != '"' && c != '\\';
+  }
+  return t;
+}();
+
 class Rewriter {
  public:
   Rewriter(std::string_view body, std::string& out)
@@ -268,6 +278,12 @@ class Rewriter {
     ++p_;
     const char* run = p_;  // bytes not yet copied
     while (p_ < end_) {
+      while (p_ < end_ && kPlainStringByte[static_cast<unsigned char>(*p_)]) {
+        ++p_;
+      }
+      if (p_ == end_) {
+        break;
+      }
       const auto c = static_cast<unsigned char>(*p_);
       if (c == '"') {
         out_.append(run, p_);

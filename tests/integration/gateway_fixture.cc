@@ -115,18 +115,35 @@ json GatewayTest::admin(const std::string& path) {
 std::vector<json> GatewayTest::records() {
   std::vector<json> out;
   // Records are delivered off the request path, and a handler may still be finishing its
-  // record after the client has the whole answer: wait until no request is running and the
-  // sinks have every record.
-  for (int i = 0; i < 500; ++i) {
-    json rt = admin("/admin/runtime");
-    bool idle = rt["connections"]["active"] == 0;
+  // record after the client has the whole answer: wait until no request is running and then
+  // until the consumers hold no record. /admin/runtime reads the consumers' counts before the
+  // active requests, so one snapshot can show a handler's record not yet queued and, a moment
+  // later, that handler gone: only a snapshot taken after one that saw no active request can
+  // vouch for the queues (a handler queues its record before it stops counting as active).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool none_active_before = false;
+  bool settled = false;
+  json rt;
+  while (!settled && std::chrono::steady_clock::now() < deadline) {
+    rt = admin("/admin/runtime");
+    if (!rt.is_object() || !rt.contains("connections") || !rt.contains("record_consumers")) {
+      none_active_before = false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    const bool none_active = rt["connections"]["active"] == 0;
+    bool queues_empty = true;
     for (const auto& c : rt["record_consumers"]) {
-      idle = idle && c["queued"] == 0;
+      queues_empty = queues_empty && c["queued"] == 0;
     }
-    if (idle) {
-      break;
+    settled = none_active_before && none_active && queues_empty;
+    none_active_before = none_active;
+    if (!settled && !(none_active && queues_empty)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!settled) {
+    ADD_FAILURE() << "call records did not settle within 60 s: " << rt.dump();
   }
   std::ifstream in(recordsPath());
   for (std::string line; std::getline(in, line);) {

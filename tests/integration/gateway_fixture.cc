@@ -152,4 +152,19 @@ std::vector<json> GatewayTest::records() {
   return out;
 }
 
+json GatewayTest::recordFor(const std::vector<json>& recs, const HttpResult& r) {
+  auto id = r.headers.find("x-request-id");
+  if (id == r.headers.end()) {
+    ADD_FAILURE() << "the answer has no x-request-id (status " << r.status << ")";
+    return json();
+  }
+  for (const json& rec : recs) {
+    if (rec.value("request_id", "") == id->second) {
+      return rec;
+    }
+  }
+  ADD_FAILURE() << "no record for " << id->second;
+  return json();
+}
+
 } // namespace switchyard::testing

@@ -50,6 +50,10 @@ protected:
   std::filesystem::path recordsPath() const { return dir_ / "calls.jsonl"; }
   /// Every call record written so far (flushes the dispatcher first).
   std::vector<nlohmann::json> records();
+  /// The record of the call that answered `r`, found by its x-request-id. Records are made once
+  /// the answer has left, so a quick call may overtake the record of the slower one before it:
+  /// a test that made several calls looks each one up rather than counting on its place.
+  static nlohmann::json recordFor(const std::vector<nlohmann::json>& recs, const HttpResult& r);
 
   std::filesystem::path dir_;
   std::filesystem::path plugin_dir_;

@@ -230,12 +230,23 @@ struct ManagementPlane::Impl {
     if (store->changeSeq() == current()->change_seq) {
       return;
     }
-    ViewPtr next = buildView(store->snapshot(), *current(), rest_health);
-    quotas->setQuotas(store->quotas());
+    // A quota is the last thing an admin sets up for a call (API, subscription, key come
+    // first), and its usage showing on this node is what tells them it is in force: so the
+    // quotas are read before the snapshot (which then holds every write made before them)
+    // and reach the ledger only after the view is published. Read after the snapshot and set
+    // first, a quota could be in force and show usage while its API still answered 404.
+    // The view is stamped with the change counter as it was before the quotas were read, so a
+    // write that lands after that read (a quota this pass does not have) brings another pass.
+    const int64_t seq = store->changeSeq();
+    std::vector<Quota> next_quotas = store->quotas();
+    StoreSnapshotData snapshot = store->snapshot();
+    snapshot.change_seq = std::min(snapshot.change_seq, seq);
+    ViewPtr next = buildView(snapshot, *current(), rest_health);
     {
       std::lock_guard lock(view_mutex);
       view = std::move(next);
     }
+    quotas->setQuotas(next_quotas);
     quotas->flush(*store);  // reads the spend of budgets that are new to this node
   }
 

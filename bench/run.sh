@@ -420,7 +420,8 @@ EOF
     run_streams switchyard "$SY_PORT" "$SY_PID" --header "Authorization: Bearer $BENCH_KEY"
   fi
   kill -0 "$SY_PID" 2>/dev/null || log "WARNING: switchyard is not running at the end (see $TMP/switchyard.log)"
-  [[ -f "$TMP/calls.jsonl" ]] && wc -l <"$TMP/calls.jsonl" >"$RES/calls.count"
+  # The sink rotates at 100 MiB: count the rotated files too (calls.jsonl.1, .2, ...).
+  [[ -f "$TMP/calls.jsonl" ]] && cat "$TMP"/calls.jsonl* | wc -l >"$RES/calls.count"
   stop_pid "$SY_PID"
   echo "$STOP_RC" >"$RES/switchyard.exit"
   echo "$STOP_SECS" >"$RES/switchyard.exit_secs"

@@ -259,7 +259,7 @@ if any(read(f"st_{n}.txt") for n, _ in st_names):
 
 calls = read("calls.count").strip()
 if calls:
-    out.append(f"Gateway call log (jsonl) lines written: {calls}")
+    out.append(f"Gateway call log (jsonl) lines written, rotated files included: {calls}")
     out.append("")
 exit_code = read("switchyard.exit").strip()
 if exit_code:

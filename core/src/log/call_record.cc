@@ -290,7 +290,9 @@ private:
   void done(const char* end) { pos_ = static_cast<size_t>(end - out_.data()); }
   void put(char c) { *room(1) = c, ++pos_; }
   void raw(std::string_view s) {
-    std::memcpy(room(s.size()), s.data(), s.size());
+    if (!s.empty()) { // an empty view may have no storage, and memcpy must not see null
+      std::memcpy(room(s.size()), s.data(), s.size());
+    }
     pos_ += s.size();
   }
   void comma() {
@@ -314,7 +316,9 @@ private:
     if (i == s.size()) { // the usual case: copied at once
       char* p = room(s.size() + 2);
       *p++ = '"';
-      std::memcpy(p, s.data(), s.size());
+      if (!s.empty()) {
+        std::memcpy(p, s.data(), s.size());
+      }
       p += s.size();
       *p++ = '"';
       done(p);

@@ -66,7 +66,8 @@ bool parseStatusLine(std::string_view line, ResponseHead* out) {
 size_t HeadScanner::scan(std::string_view buf) {
   size_t i = std::min(scanned_, buf.size());
   for (;;) {
-    const void* p = std::memchr(buf.data() + i, '\n', buf.size() - i);
+    // An empty buffer may have no storage at all, and memchr must not see a null pointer.
+    const void* p = i < buf.size() ? std::memchr(buf.data() + i, '\n', buf.size() - i) : nullptr;
     if (p == nullptr) {
       scanned_ = buf.size();
       return 0;

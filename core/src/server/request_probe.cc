@@ -1,14 +1,9 @@
 #include "request_probe.h"
 
 #include <algorithm>
-#include <array>
-#include <charconv>
 #include <cstdint>
-#include <cstdlib>
-#include <cmath>
-#include <cstring>
 #include <nlohmann/json.hpp>
-#include <system_error>
+#include <switchyard/json_scan.hpp>
 
 namespace switchyard {
 namespace {
@@ -121,16 +116,6 @@ private:
   ProbeState& s_;
 };
 
-/// Bytes a JSON string holds as they are: printable ASCII but the quote and the backslash. The
-/// scanners skip runs of them with one look-up a byte.
-constexpr std::array<bool, 256> kPlainStringByte = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0x20; c < 0x80; ++c) {
-    t[static_cast<size_t>(c)] = c != '"' && c != '\\';
-  }
-  return t;
-}();
-
 /**
  * Gives a ProbeState the events nlohmann's SAX parser would, for the bodies clients send: every
  * byte is checked as nlohmann's lexer checks it (UTF-8, escapes, surrogate pairs, the number
@@ -141,107 +126,81 @@ constexpr std::array<bool, 256> kPlainStringByte = [] {
  */
 class BodyScanner {
 public:
-  BodyScanner(std::string_view text, ProbeState& state)
-      : p_(text.data()), end_(text.data() + text.size()), s_(state) {}
+  BodyScanner(std::string_view text, ProbeState& state) : c_(text), s_(state) {}
 
   bool scan() {
-    space();
-    if (p_ == end_ || *p_ != '{' || !value(0)) {
+    c_.skipSpace();
+    if (!c_.at('{') || !value(0)) {
       return false;
     }
-    space();
-    return p_ == end_;
+    c_.skipSpace();
+    return c_.atEnd();
   }
 
 private:
   static constexpr int kMaxDepth = 128; // the request threads' stacks are small
 
-  void space() {
-    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) {
-      ++p_;
-    }
-  }
-
   bool value(int depth) {
-    if (p_ == end_) {
+    if (c_.atEnd()) {
       return false;
     }
-    switch (*p_) {
+    switch (c_.peek()) {
     case '{':
       return object(depth + 1);
     case '[':
       return array(depth + 1);
     case '"': {
-      std::string_view v;
-      bool escaped = false;
-      if (!string(v, escaped) || (escaped && s_.wantsString())) {
+      sdk::JsonString v;
+      if (!c_.string(v) || (v.escaped && s_.wantsString())) {
         return false;
       }
-      s_.string(v);
+      s_.string(v.raw);
       return true;
     }
     case 't':
-      return literal("true") && (s_.boolean(true), true);
+      return c_.literal("true") && (s_.boolean(true), true);
     case 'f':
-      return literal("false") && (s_.boolean(false), true);
+      return c_.literal("false") && (s_.boolean(false), true);
     case 'n':
-      return literal("null") && (s_.null(), true);
+      return c_.literal("null") && (s_.null(), true);
     default:
       return number();
     }
-  }
-
-  bool literal(std::string_view word) {
-    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) {
-      return false;
-    }
-    p_ += word.size();
-    return true;
   }
 
   bool object(int depth) {
     if (depth > kMaxDepth) {
       return false;
     }
-    ++p_;
+    c_.advance();
     s_.startObject();
-    space();
-    if (p_ < end_ && *p_ == '}') {
-      ++p_;
+    c_.skipSpace();
+    if (c_.consume('}')) {
       s_.end();
       return true;
     }
     for (;;) {
-      std::string_view k;
-      bool escaped = false;
-      if (p_ == end_ || *p_ != '"' || !string(k, escaped) || (escaped && s_.wantsKey())) {
+      sdk::JsonString k;
+      if (!c_.at('"') || !c_.string(k) || (k.escaped && s_.wantsKey())) {
         return false;
       }
-      s_.key(k);
-      space();
-      if (p_ == end_ || *p_ != ':') {
+      s_.key(k.raw);
+      c_.skipSpace();
+      if (!c_.consume(':')) {
         return false;
       }
-      ++p_;
-      space();
+      c_.skipSpace();
       if (!value(depth)) {
         return false;
       }
-      space();
-      if (p_ == end_) {
+      const int next = c_.afterMember('}');
+      if (next < 0) {
         return false;
       }
-      if (*p_ == ',') {
-        ++p_;
-        space();
-        continue;
+      if (next == 0) {
+        s_.end();
+        return true;
       }
-      if (*p_ != '}') {
-        return false;
-      }
-      ++p_;
-      s_.end();
-      return true;
     }
   }
 
@@ -249,11 +208,10 @@ private:
     if (depth > kMaxDepth) {
       return false;
     }
-    ++p_;
+    c_.advance();
     s_.startArray();
-    space();
-    if (p_ < end_ && *p_ == ']') {
-      ++p_;
+    c_.skipSpace();
+    if (c_.consume(']')) {
       s_.end();
       return true;
     }
@@ -261,206 +219,41 @@ private:
       if (!value(depth)) {
         return false;
       }
-      space();
-      if (p_ == end_) {
+      const int next = c_.afterMember(']');
+      if (next < 0) {
         return false;
       }
-      if (*p_ == ',') {
-        ++p_;
-        space();
-        continue;
-      }
-      if (*p_ != ']') {
-        return false;
-      }
-      ++p_;
-      s_.end();
-      return true;
-    }
-  }
-
-  static bool cont(unsigned char c, unsigned char lo = 0x80, unsigned char hi = 0xBF) { return c >= lo && c <= hi; }
-
-  /// Four hex digits at p_ (after "\u"): their value, or -1.
-  int hex4() const {
-    if (end_ - p_ < 4) {
-      return -1;
-    }
-    int v = 0;
-    for (int i = 0; i < 4; ++i) {
-      const char c = p_[i];
-      v <<= 4;
-      if (c >= '0' && c <= '9') {
-        v |= c - '0';
-      } else if (c >= 'a' && c <= 'f') {
-        v |= c - 'a' + 10;
-      } else if (c >= 'A' && c <= 'F') {
-        v |= c - 'A' + 10;
-      } else {
-        return -1;
-      }
-    }
-    return v;
-  }
-
-  /// A string as nlohmann's lexer accepts it; `raw` views its text between the quotes, which
-  /// is its value unless `escaped`.
-  bool string(std::string_view& raw, bool& escaped) {
-    const char* start = ++p_;
-    while (p_ < end_) {
-      while (p_ < end_ && kPlainStringByte[static_cast<unsigned char>(*p_)]) {
-        ++p_;
-      }
-      if (p_ == end_) {
-        break;
-      }
-      const auto c = static_cast<unsigned char>(*p_);
-      if (c == '"') {
-        raw = std::string_view(start, static_cast<size_t>(p_ - start));
-        ++p_;
+      if (next == 0) {
+        s_.end();
         return true;
       }
-      if (c < 0x20) {
-        return false;
-      }
-      if (c == '\\') {
-        escaped = true;
-        if (end_ - p_ < 2) {
-          return false;
-        }
-        const char e = p_[1];
-        p_ += 2;
-        if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
-          continue;
-        }
-        if (e != 'u') {
-          return false;
-        }
-        const int u = hex4();
-        if (u < 0) {
-          return false;
-        }
-        p_ += 4;
-        if (u >= 0xDC00 && u <= 0xDFFF) {
-          return false; // a low surrogate alone
-        }
-        if (u >= 0xD800 && u <= 0xDBFF) {
-          if (end_ - p_ < 6 || p_[0] != '\\' || p_[1] != 'u') {
-            return false;
-          }
-          p_ += 2;
-          const int low = hex4();
-          if (low < 0xDC00 || low > 0xDFFF) {
-            return false;
-          }
-          p_ += 4;
-        }
-        continue;
-      }
-      if (c < 0x80) {
-        ++p_;
-        continue;
-      }
-      const auto left = end_ - p_;
-      const auto b = [&](int i) { return static_cast<unsigned char>(p_[i]); };
-      if (c >= 0xC2 && c <= 0xDF && left >= 2 && cont(b(1))) {
-        p_ += 2;
-      } else if (c == 0xE0 && left >= 3 && cont(b(1), 0xA0) && cont(b(2))) {
-        p_ += 3;
-      } else if (((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) && left >= 3 && cont(b(1)) && cont(b(2))) {
-        p_ += 3;
-      } else if (c == 0xED && left >= 3 && cont(b(1), 0x80, 0x9F) && cont(b(2))) {
-        p_ += 3;
-      } else if (c == 0xF0 && left >= 4 && cont(b(1), 0x90) && cont(b(2)) && cont(b(3))) {
-        p_ += 4;
-      } else if (c >= 0xF1 && c <= 0xF3 && left >= 4 && cont(b(1)) && cont(b(2)) && cont(b(3))) {
-        p_ += 4;
-      } else if (c == 0xF4 && left >= 4 && cont(b(1), 0x80, 0x8F) && cont(b(2)) && cont(b(3))) {
-        p_ += 4;
-      } else {
-        return false;
-      }
     }
-    return false;
   }
 
-  /// JSON's number grammar; what nlohmann reads as an integer reaches the state as one.
+  /// What nlohmann reads as an integer reaches the state as one; it refuses a float that
+  /// overflows a double, so anything unusual is left to it.
   bool number() {
-    const char* start = p_;
-    if (p_ < end_ && *p_ == '-') {
-      ++p_;
-    }
-    if (p_ == end_) {
+    sdk::JsonNumber n;
+    if (!c_.number(n)) {
       return false;
     }
-    if (*p_ == '0') {
-      ++p_;
-    } else if (*p_ >= '1' && *p_ <= '9') {
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') {
-        ++p_;
-      }
-    } else {
-      return false;
+    if (n.kind == sdk::JsonNumber::Kind::kInt64) {
+      s_.integer(n.i);
+      return true;
     }
-    bool integer = true;
-    if (p_ < end_ && *p_ == '.') {
-      integer = false;
-      ++p_;
-      if (p_ == end_ || *p_ < '0' || *p_ > '9') {
-        return false;
-      }
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') {
-        ++p_;
-      }
+    if (n.kind == sdk::JsonNumber::Kind::kUint64) {
+      s_.integer(static_cast<int64_t>(std::min<uint64_t>(n.u, INT64_MAX)));
+      return true;
     }
-    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
-      integer = false;
-      ++p_;
-      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) {
-        ++p_;
-      }
-      if (p_ == end_ || *p_ < '0' || *p_ > '9') {
-        return false;
-      }
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') {
-        ++p_;
-      }
-    }
-    if (integer) {
-      if (*start == '-') {
-        int64_t v = 0;
-        if (auto r = std::from_chars(start, p_, v); r.ec == std::errc() && r.ptr == p_) {
-          s_.integer(v);
-          return true;
-        }
-      } else {
-        uint64_t v = 0;
-        if (auto r = std::from_chars(start, p_, v); r.ec == std::errc() && r.ptr == p_) {
-          s_.integer(static_cast<int64_t>(std::min<uint64_t>(v, INT64_MAX)));
-          return true;
-        }
-      }
-      // Past 64 bits nlohmann reads a float.
-    }
-    // nlohmann refuses a float that overflows a double; leave anything unusual to it.
-    const size_t len = static_cast<size_t>(p_ - start);
-    if (len > 64) {
-      return false;
-    }
-    char text[72];
-    std::memcpy(text, start, len);
-    text[len] = '\0';
-    char* parsed_end = nullptr;
-    const double d = std::strtod(text, &parsed_end);
-    if (parsed_end != text + len || !std::isfinite(d)) {
+    double d = 0;
+    if (!sdk::jsonFiniteDouble(n.text, 64, d)) {
       return false;
     }
     s_.other();
     return true;
   }
 
-  const char* p_;
-  const char* end_;
+  sdk::JsonCursor c_;
   ProbeState& s_;
 };
 

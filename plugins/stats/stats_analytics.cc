@@ -6,7 +6,6 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <system_error>
 #include <map>
 #include <mutex>
@@ -14,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <switchyard/json_scan.hpp>
 #include <switchyard/sdk.hpp>
 #include <vector>
 
@@ -253,104 +253,81 @@ class RecordReader : public nlohmann::json_sax<Json> {
 class FastScanner {
  public:
   FastScanner(std::string_view text, RecordState<std::string_view>& reader)
-      : p_(text.data()), end_(text.data() + text.size()), reader_(reader) {}
+      : c_(text), reader_(reader) {}
 
   bool scan() {
-    skipSpace();
+    c_.skipSpace();
     if (!value(0)) {
       return false;
     }
-    skipSpace();
-    return p_ == end_;
+    c_.skipSpace();
+    return c_.atEnd();
   }
 
  private:
   static constexpr int kMaxDepth = 256;  // deeper records go to nlohmann, which does not recurse
 
-  void skipSpace() {
-    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) {
-      ++p_;
-    }
-  }
-
   bool value(int depth) {
-    if (p_ == end_) {
+    if (c_.atEnd()) {
       return false;
     }
-    switch (*p_) {
+    switch (c_.peek()) {
       case '{':
         return object(depth + 1);
       case '[':
         return array(depth + 1);
       case '"': {
         std::string_view v;
-        if (!string(v)) {
-          return false;
+        if (!c_.plainString(v)) {
+          return false;  // an escape, a control or non-ASCII byte, or the end: nlohmann decides
         }
         reader_.string(v);
         return true;
       }
       case 't':
-        return literal("true");
+        return c_.literal("true");
       case 'f':
-        return literal("false");
+        return c_.literal("false");
       case 'n':
-        return literal("null");
+        return c_.literal("null");
       default:
         return number();
     }
-  }
-
-  bool literal(std::string_view word) {
-    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) {
-      return false;
-    }
-    p_ += word.size();
-    return true;
   }
 
   bool object(int depth) {
     if (depth > kMaxDepth) {
       return false;
     }
-    ++p_;  // '{'
+    c_.advance();  // '{'
     reader_.start();
-    skipSpace();
-    if (p_ < end_ && *p_ == '}') {
-      ++p_;
+    c_.skipSpace();
+    if (c_.consume('}')) {
       reader_.end();
       return true;
     }
     for (;;) {
       std::string_view k;
-      if (p_ == end_ || *p_ != '"' || !string(k)) {
+      if (!c_.at('"') || !c_.plainString(k)) {
         return false;
       }
       reader_.key(k);
-      skipSpace();
-      if (p_ == end_ || *p_ != ':') {
+      c_.skipSpace();
+      if (!c_.consume(':')) {
         return false;
       }
-      ++p_;
-      skipSpace();
+      c_.skipSpace();
       if (!value(depth)) {
         return false;
       }
-      skipSpace();
-      if (p_ == end_) {
+      const int next = c_.afterMember('}');
+      if (next < 0) {
         return false;
       }
-      if (*p_ == ',') {
-        ++p_;
-        skipSpace();
-        continue;
+      if (next == 0) {
+        reader_.end();
+        return true;
       }
-      if (*p_ != '}') {
-        return false;
-      }
-      ++p_;
-      reader_.end();
-      return true;
     }
   }
 
@@ -358,11 +335,10 @@ class FastScanner {
     if (depth > kMaxDepth) {
       return false;
     }
-    ++p_;  // '['
+    c_.advance();  // '['
     reader_.start();
-    skipSpace();
-    if (p_ < end_ && *p_ == ']') {
-      ++p_;
+    c_.skipSpace();
+    if (c_.consume(']')) {
       reader_.end();
       return true;
     }
@@ -370,113 +346,31 @@ class FastScanner {
       if (!value(depth)) {
         return false;
       }
-      skipSpace();
-      if (p_ == end_) {
+      const int next = c_.afterMember(']');
+      if (next < 0) {
         return false;
       }
-      if (*p_ == ',') {
-        ++p_;
-        skipSpace();
-        continue;
+      if (next == 0) {
+        reader_.end();
+        return true;
       }
-      if (*p_ != ']') {
-        return false;
-      }
-      ++p_;
-      reader_.end();
-      return true;
     }
   }
 
-  /// Bytes a plain string may hold as they are: printable ASCII but the quote and backslash.
-  static constexpr std::array<bool, 256> kPlain = [] {
-    std::array<bool, 256> t{};
-    for (int c = 0x20; c < 0x80; ++c) {
-      t[static_cast<size_t>(c)] = c != '"' && c != '\\';
-    }
-    return t;
-  }();
-
-  /// A string of printable ASCII without escapes; `out` views its contents.
-  bool string(std::string_view& out) {
-    const char* start = ++p_;  // past the opening quote
-    while (p_ < end_ && kPlain[static_cast<unsigned char>(*p_)]) {
-      ++p_;
-    }
-    if (p_ == end_ || *p_ != '"') {
-      return false;  // an escape, a control or non-ASCII byte, or the end: nlohmann decides
-    }
-    out = std::string_view(start, static_cast<size_t>(p_ - start));
-    ++p_;
-    return true;
-  }
-
-  /// JSON's number grammar; integers that fit go out as integers, the rest as doubles (what
-  /// nlohmann does; RecordReader turns every one into a double anyway).
+  /// Integers that fit 64 bits are integers to nlohmann, the rest doubles; the state reads
+  /// every number as a double, as RecordReader does.
   bool number() {
-    const char* start = p_;
-    if (p_ < end_ && *p_ == '-') {
-      ++p_;
-    }
-    if (p_ == end_) {
+    sdk::JsonNumber n;
+    if (!c_.number(n)) {
       return false;
-    }
-    if (*p_ == '0') {
-      ++p_;
-    } else if (*p_ >= '1' && *p_ <= '9') {
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') {
-        ++p_;
-      }
-    } else {
-      return false;
-    }
-    bool integer = true;
-    if (p_ < end_ && *p_ == '.') {
-      integer = false;
-      ++p_;
-      if (p_ == end_ || *p_ < '0' || *p_ > '9') {
-        return false;
-      }
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') {
-        ++p_;
-      }
-    }
-    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
-      integer = false;
-      ++p_;
-      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) {
-        ++p_;
-      }
-      if (p_ == end_ || *p_ < '0' || *p_ > '9') {
-        return false;
-      }
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') {
-        ++p_;
-      }
-    }
-    // Integers that fit 64 bits are integers to nlohmann; the state reads every number as a
-    // double, as RecordReader does.
-    if (integer) {
-      if (*start == '-') {
-        int64_t v = 0;
-        if (auto r = std::from_chars(start, p_, v); r.ec == std::errc() && r.ptr == p_) {
-          if (reader_.wantsNumber()) {
-            reader_.number(static_cast<double>(v));
-          }
-          return true;
-        }
-      } else {
-        uint64_t v = 0;
-        if (auto r = std::from_chars(start, p_, v); r.ec == std::errc() && r.ptr == p_) {
-          if (reader_.wantsNumber()) {
-            reader_.number(static_cast<double>(v));
-          }
-          return true;
-        }
-      }
     }
     double d = 0;
-    if (auto r = std::from_chars(start, p_, d); r.ec != std::errc() || r.ptr != p_) {
+    if (n.kind == sdk::JsonNumber::Kind::kInt64) {
+      d = static_cast<double>(n.i);
+    } else if (n.kind == sdk::JsonNumber::Kind::kUint64) {
+      d = static_cast<double>(n.u);
+    } else if (auto r = std::from_chars(n.text.data(), n.text.data() + n.text.size(), d);
+               r.ec != std::errc() || r.ptr != n.text.data() + n.text.size()) {
       return false;  // including overflow: nlohmann decides what an overflowing literal is
     }
     if (reader_.wantsNumber()) {
@@ -485,8 +379,7 @@ class FastScanner {
     return true;
   }
 
-  const char* p_;
-  const char* end_;
+  sdk::JsonCursor c_;
   RecordState<std::string_view>& reader_;
 };
 

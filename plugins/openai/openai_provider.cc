@@ -4,12 +4,6 @@
 // every upstream failure to a well-formed client error. A "preset" (presets.json, see
 // README.md) adapts all of that to one compatible upstream's documented quirks.
 #include <algorithm>
-#include <array>
-#include <charconv>
-#include <cmath>
-#include <cstdlib>
-#include <cstring>
-#include <system_error>
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -17,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <switchyard/json_scan.hpp>
 #include <switchyard/sdk.hpp>
 #include <switchyard/sse_parser.hpp>
 #include <switchyard/text.hpp>
@@ -127,16 +122,6 @@ std::string usageEvent(const Json& usage) {
   return usageText(u);
 }
 
-/// Bytes a JSON string holds as they are: printable ASCII but the quote and the backslash. The
-/// scanners skip runs of them with one look-up a byte.
-constexpr std::array<bool, 256> kPlainStringByte = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0x20; c < 0x80; ++c) {
-    t[static_cast<size_t>(c)] = c != '"' && c != '\\';
-  }
-  return t;
-}();
-
 /// Reads a successful upstream answer for what parseResponse needs (is it an object, does it
 /// carry an "error", its usage counts) without building a DOM: the ordered_json parse of
 /// every answer was ~58k instructions a small call. Strict: it accepts only JSON nlohmann
@@ -150,89 +135,75 @@ class AnswerScan {
   UsageCounts usage;
 
   bool run(std::string_view body) {
-    p_ = body.data();
-    end_ = body.data() + body.size();
-    space();
-    if (p_ == end_ || *p_ != '{') {
+    c_ = sdk::JsonCursor(body);
+    c_.skipSpace();
+    if (!c_.at('{')) {
       return false;
     }
     if (!object(1, Where::kTop)) {
       return false;
     }
-    space();
-    return p_ == end_;
+    c_.skipSpace();
+    return c_.atEnd();
   }
 
  private:
   enum class Where { kTop, kUsage, kPromptDetails, kCompletionDetails, kOther };
   static constexpr int kMaxDepth = 128;
 
-  void space() {
-    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) {
-      ++p_;
-    }
-  }
-
   /// The value at the cursor; `n` receives its count when it is an integer (else 0).
   bool value(int depth, Where where, int64_t* n, bool* is_null) {
     *n = 0;
     *is_null = false;
-    if (p_ == end_) {
+    if (c_.atEnd()) {
       return false;
     }
-    switch (*p_) {
+    switch (c_.peek()) {
       case '{':
         return object(depth + 1, where);
       case '[':
         return array(depth + 1);
-      case '"':
-        return string(nullptr);
+      case '"': {
+        sdk::JsonString s;
+        return c_.string(s) && !s.unicode_escape;  // \u: nlohmann decides
+      }
       case 't':
-        return literal("true");
+        return c_.literal("true");
       case 'f':
-        return literal("false");
+        return c_.literal("false");
       case 'n':
         *is_null = true;
-        return literal("null");
+        return c_.literal("null");
       default:
         return number(n);
     }
-  }
-
-  bool literal(std::string_view word) {
-    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) {
-      return false;
-    }
-    p_ += word.size();
-    return true;
   }
 
   bool object(int depth, Where where) {
     if (depth > kMaxDepth) {
       return false;
     }
-    ++p_;
-    space();
-    if (p_ < end_ && *p_ == '}') {
-      ++p_;
+    c_.advance();
+    c_.skipSpace();
+    if (c_.consume('}')) {
       return true;
     }
     for (;;) {
-      std::string_view key;
-      if (p_ == end_ || *p_ != '"' || !string(&key)) {
+      sdk::JsonString k;
+      if (!c_.at('"') || !c_.string(k) || k.escaped) {
         return false;
       }
-      space();
-      if (p_ == end_ || *p_ != ':') {
+      const std::string_view key = k.raw;
+      c_.skipSpace();
+      if (!c_.consume(':')) {
         return false;
       }
-      ++p_;
-      space();
+      c_.skipSpace();
       Where inner = Where::kOther;
       int64_t* count = nullptr;
       if (where == Where::kTop && key == "usage") {
         usage = UsageCounts{};  // a repeated key: the last value counts
-        has_usage = p_ < end_ && *p_ == '{';
+        has_usage = c_.at('{');
         inner = Where::kUsage;
       } else if (where == Where::kUsage) {
         if (key == "prompt_tokens") count = &usage.prompt;
@@ -262,20 +233,13 @@ class AnswerScan {
       if (where == Where::kTop && key == "error") {
         has_error = !is_null;
       }
-      space();
-      if (p_ == end_) {
+      const int next = c_.afterMember('}');
+      if (next < 0) {
         return false;
       }
-      if (*p_ == ',') {
-        ++p_;
-        space();
-        continue;
+      if (next == 0) {
+        return true;
       }
-      if (*p_ != '}') {
-        return false;
-      }
-      ++p_;
-      return true;
     }
   }
 
@@ -283,10 +247,9 @@ class AnswerScan {
     if (depth > kMaxDepth) {
       return false;
     }
-    ++p_;
-    space();
-    if (p_ < end_ && *p_ == ']') {
-      ++p_;
+    c_.advance();
+    c_.skipSpace();
+    if (c_.consume(']')) {
       return true;
     }
     for (;;) {
@@ -295,151 +258,42 @@ class AnswerScan {
       if (!value(depth, Where::kOther, &n, &is_null)) {
         return false;
       }
-      space();
-      if (p_ == end_) {
+      const int next = c_.afterMember(']');
+      if (next < 0) {
         return false;
       }
-      if (*p_ == ',') {
-        ++p_;
-        space();
-        continue;
-      }
-      if (*p_ != ']') {
-        return false;
-      }
-      ++p_;
-      return true;
-    }
-  }
-
-  static bool cont(unsigned char c, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
-    return c >= lo && c <= hi;
-  }
-
-  /// A string as nlohmann's lexer accepts it (UTF-8 checked as RFC 3629 says). `key`, when
-  /// given, must be plain (no escapes) and receives the contents.
-  bool string(std::string_view* key) {
-    const char* start = ++p_;
-    while (p_ < end_) {
-      while (p_ < end_ && kPlainStringByte[static_cast<unsigned char>(*p_)]) {
-        ++p_;
-      }
-      if (p_ == end_) {
-        break;
-      }
-      const auto c = static_cast<unsigned char>(*p_);
-      if (c == '"') {
-        if (key != nullptr) {
-          *key = std::string_view(start, static_cast<size_t>(p_ - start));
-        }
-        ++p_;
+      if (next == 0) {
         return true;
       }
-      if (c < 0x20) {
-        return false;
-      }
-      if (c == '\\') {
-        if (key != nullptr || end_ - p_ < 2) {
-          return false;
-        }
-        const char e = p_[1];
-        if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' &&
-            e != 't') {
-          return false;  // \u (surrogate rules) and invalid escapes: nlohmann decides
-        }
-        p_ += 2;
-        continue;
-      }
-      if (c < 0x80) {
-        ++p_;
-        continue;
-      }
-      const auto left = end_ - p_;
-      const auto b = [&](int i) { return static_cast<unsigned char>(p_[i]); };
-      if (c >= 0xC2 && c <= 0xDF && left >= 2 && cont(b(1))) {
-        p_ += 2;
-      } else if (c == 0xE0 && left >= 3 && cont(b(1), 0xA0) && cont(b(2))) {
-        p_ += 3;
-      } else if (((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) && left >= 3 &&
-                 cont(b(1)) && cont(b(2))) {
-        p_ += 3;
-      } else if (c == 0xED && left >= 3 && cont(b(1), 0x80, 0x9F) && cont(b(2))) {
-        p_ += 3;
-      } else if (c == 0xF0 && left >= 4 && cont(b(1), 0x90) && cont(b(2)) && cont(b(3))) {
-        p_ += 4;
-      } else if (c >= 0xF1 && c <= 0xF3 && left >= 4 && cont(b(1)) && cont(b(2)) && cont(b(3))) {
-        p_ += 4;
-      } else if (c == 0xF4 && left >= 4 && cont(b(1), 0x80, 0x8F) && cont(b(2)) && cont(b(3))) {
-        p_ += 4;
-      } else {
-        return false;
-      }
     }
-    return false;
   }
 
-  /// JSON's number grammar. `n`: the count usageEvent would read (0 unless an integer that
-  /// fits int64; negatives are 0).
+  /// `n`: the count usageEvent would read (0 unless an integer that fits int64; negatives
+  /// are 0).
   bool number(int64_t* n) {
-    const char* start = p_;
-    if (p_ < end_ && *p_ == '-') {
-      ++p_;
-    }
-    if (p_ == end_) {
+    sdk::JsonNumber num;
+    if (!c_.number(num)) {
       return false;
     }
-    if (*p_ == '0') {
-      ++p_;
-    } else if (*p_ >= '1' && *p_ <= '9') {
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    } else {
-      return false;
-    }
-    bool integer = true;
-    if (p_ < end_ && *p_ == '.') {
-      integer = false;
-      ++p_;
-      if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    }
-    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
-      integer = false;
-      ++p_;
-      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
-      if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    }
-    if (!integer) {
+    if (!num.integral) {
       // nlohmann rejects a float that overflows a double; leave such text to it.
-      const size_t len = static_cast<size_t>(p_ - start);
-      if (len > 24) return false;
-      char buf[32];
-      std::memcpy(buf, start, len);
-      buf[len] = '\0';
-      char* endp = nullptr;
-      const double d = std::strtod(buf, &endp);
-      return endp == buf + len && std::isfinite(d);
+      double d = 0;
+      return sdk::jsonFiniteDouble(num.text, 24, d);
     }
-    if (*start == '-') {
-      int64_t v = 0;
-      auto r = std::from_chars(start, p_, v);
-      // Past int64: nlohmann reads a float (not an integer count); within: negatives count 0.
-      if (r.ec != std::errc() || r.ptr != p_) return false;
-      *n = 0;
-      return true;
+    switch (num.kind) {
+      case sdk::JsonNumber::Kind::kInt64:
+        *n = 0;
+        return true;
+      case sdk::JsonNumber::Kind::kUint64:
+        *n = num.u <= static_cast<uint64_t>(INT64_MAX) ? static_cast<int64_t>(num.u) : 0;
+        return true;
+      case sdk::JsonNumber::Kind::kFloat:
+        break;
     }
-    uint64_t v = 0;
-    auto r = std::from_chars(start, p_, v);
-    if (r.ec == std::errc::result_out_of_range) {
-      return false;  // a float to nlohmann; leave it to nlohmann
-    }
-    if (r.ec != std::errc() || r.ptr != p_) return false;
-    *n = v <= static_cast<uint64_t>(INT64_MAX) ? static_cast<int64_t>(v) : 0;
-    return true;
+    return false;  // past 64 bits: a float to nlohmann (not an integer count); leave it to it
   }
 
-  const char* p_ = nullptr;
-  const char* end_ = nullptr;
+  sdk::JsonCursor c_{std::string_view()};
 };
 
 bool isErrorStatus(uint32_t status) {

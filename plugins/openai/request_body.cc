@@ -4,13 +4,9 @@
 #include "request_body.h"
 
 #include <array>
-#include <charconv>
-#include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <nlohmann/json.hpp>
-#include <system_error>
+#include <switchyard/json_scan.hpp>
 #include <vector>
 
 namespace switchyard {
@@ -47,35 +43,21 @@ class KeySet {
   size_t n_ = 0;
 };
 
-/// Bytes a JSON string holds as they are: printable ASCII but the quote and the backslash. The
-/// scanners skip runs of them with one look-up a byte.
-constexpr std::array<bool, 256> kPlainStringByte = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0x20; c < 0x80; ++c) {
-    t[static_cast<size_t>(c)] = c != '"' && c != '\\';
-  }
-  return t;
-}();
-
 class Rewriter {
  public:
-  Rewriter(std::string_view body, std::string& out)
-      : p_(body.data()), end_(body.data() + body.size()), out_(out) {}
+  Rewriter(std::string_view body, std::string& out) : c_(body), out_(out) {}
 
   /// The top-level object, with `model` and `stream` handled as rewriteRequestBody says.
   bool run(std::string_view model, bool stream_false) {
-    space();
-    if (p_ == end_ || *p_ != '{') {
+    c_.skipSpace();
+    if (!c_.consume('{')) {
       return false;
     }
-    ++p_;
     out_.push_back('{');
     KeySet keys;
     bool saw_model = false;
-    space();
-    if (p_ < end_ && *p_ == '}') {
-      ++p_;
-    } else {
+    c_.skipSpace();
+    if (!c_.consume('}')) {
       for (;;) {
         std::string_view key;
         if (!memberKey(keys, key)) {
@@ -113,68 +95,48 @@ class Rewriter {
       }
     }
     out_.push_back('}');
-    space();
-    return p_ == end_;
+    c_.skipSpace();
+    return c_.atEnd();
   }
 
  private:
   static constexpr int kMaxDepth = 128;
 
-  void space() {
-    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) {
-      ++p_;
-    }
-  }
-
   /// A key, its colon and the space after it; written to the output. Repeated keys (which
-  /// ordered_json would merge) are left to the DOM path.
+  /// ordered_json would merge) and keys with escapes are left to the DOM path.
   bool memberKey(KeySet& keys, std::string_view& key) {
-    if (p_ == end_ || *p_ != '"') {
+    sdk::JsonString k;
+    if (!c_.at('"') || !c_.string(k) || k.escaped || !keys.insert(k.raw)) {
       return false;
     }
-    const char* start = p_ + 1;
-    if (!string()) {
+    key = k.raw;
+    out_.push_back('"');
+    out_.append(key);
+    out_.push_back('"');
+    c_.skipSpace();
+    if (!c_.consume(':')) {
       return false;
     }
-    key = std::string_view(start, static_cast<size_t>(p_ - 1 - start));
-    if (key.find('\\') != std::string_view::npos || !keys.insert(key)) {
-      return false;
-    }
-    space();
-    if (p_ == end_ || *p_ != ':') {
-      return false;
-    }
-    ++p_;
     out_.push_back(':');
-    space();
+    c_.skipSpace();
     return true;
   }
 
   /// After a member or element: 1 another follows (comma written), 0 the container closed
   /// (not written), -1 malformed.
   int afterMember(char close) {
-    space();
-    if (p_ == end_) {
-      return -1;
-    }
-    if (*p_ == ',') {
-      ++p_;
+    const int next = c_.afterMember(close);
+    if (next > 0) {
       out_.push_back(',');
-      space();
-      return 1;
     }
-    if (*p_ == close) {
-      ++p_;
-      return 0;
-    }
-    return -1;
+    return next;
   }
 
   bool value(int depth) {
-    if (p_ == end_) {
+    if (c_.atEnd()) {
       return false;
     }
-    switch (*p_) {
+    switch (c_.peek()) {
       case '{':
         return object(depth + 1);
       case '[':
@@ -203,10 +165,9 @@ class Rewriter {
   }
 
   bool literal(std::string_view word) {
-    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) {
+    if (!c_.literal(word)) {
       return false;
     }
-    p_ += word.size();
     out_.append(word);
     return true;
   }
@@ -215,11 +176,10 @@ class Rewriter {
     if (depth > kMaxDepth) {
       return false;
     }
-    ++p_;
+    c_.advance();
     out_.push_back('{');
-    space();
-    if (p_ < end_ && *p_ == '}') {
-      ++p_;
+    c_.skipSpace();
+    if (c_.consume('}')) {
       out_.push_back('}');
       return true;
     }
@@ -244,11 +204,10 @@ class Rewriter {
     if (depth > kMaxDepth) {
       return false;
     }
-    ++p_;
+    c_.advance();
     out_.push_back('[');
-    space();
-    if (p_ < end_ && *p_ == ']') {
-      ++p_;
+    c_.skipSpace();
+    if (c_.consume(']')) {
       out_.push_back(']');
       return true;
     }
@@ -267,141 +226,54 @@ class Rewriter {
     }
   }
 
-  static bool cont(unsigned char c, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
-    return c >= lo && c <= hi;
-  }
-
   /// A string as nlohmann's lexer accepts it, written as its serializer writes it back:
   /// UTF-8 as is, "\/" as "/", the other short escapes unchanged. \u escapes are refused.
   bool string() {
-    out_.push_back('"');
-    ++p_;
-    const char* run = p_;  // bytes not yet copied
-    while (p_ < end_) {
-      while (p_ < end_ && kPlainStringByte[static_cast<unsigned char>(*p_)]) {
-        ++p_;
-      }
-      if (p_ == end_) {
-        break;
-      }
-      const auto c = static_cast<unsigned char>(*p_);
-      if (c == '"') {
-        out_.append(run, p_);
-        out_.push_back('"');
-        ++p_;
-        return true;
-      }
-      if (c < 0x20) {
-        return false;
-      }
-      if (c == '\\') {
-        if (end_ - p_ < 2) {
-          return false;
-        }
-        const char e = p_[1];
-        if (e == '/') {
-          out_.append(run, p_);
-          out_.push_back('/');
-          p_ += 2;
-          run = p_;
-          continue;
-        }
-        if (e != '"' && e != '\\' && e != 'b' && e != 'f' && e != 'n' && e != 'r' && e != 't') {
-          return false;
-        }
-        p_ += 2;
-        continue;
-      }
-      if (c < 0x80) {
-        ++p_;
-        continue;
-      }
-      const auto left = end_ - p_;
-      const auto b = [&](int i) { return static_cast<unsigned char>(p_[i]); };
-      if (c >= 0xC2 && c <= 0xDF && left >= 2 && cont(b(1))) {
-        p_ += 2;
-      } else if (c == 0xE0 && left >= 3 && cont(b(1), 0xA0) && cont(b(2))) {
-        p_ += 3;
-      } else if (((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) && left >= 3 && cont(b(1)) &&
-                 cont(b(2))) {
-        p_ += 3;
-      } else if (c == 0xED && left >= 3 && cont(b(1), 0x80, 0x9F) && cont(b(2))) {
-        p_ += 3;
-      } else if (c == 0xF0 && left >= 4 && cont(b(1), 0x90) && cont(b(2)) && cont(b(3))) {
-        p_ += 4;
-      } else if (c >= 0xF1 && c <= 0xF3 && left >= 4 && cont(b(1)) && cont(b(2)) && cont(b(3))) {
-        p_ += 4;
-      } else if (c == 0xF4 && left >= 4 && cont(b(1), 0x80, 0x8F) && cont(b(2)) && cont(b(3))) {
-        p_ += 4;
-      } else {
-        return false;
-      }
+    sdk::JsonString s;
+    if (!c_.string(s) || s.unicode_escape) {
+      return false;
     }
-    return false;
+    out_.push_back('"');
+    if (!s.escaped) {
+      out_.append(s.raw);
+    } else {
+      // Every backslash in a checked string starts a two-byte escape.
+      size_t run = 0;  // bytes not yet copied
+      for (size_t i = s.raw.find('\\'); i != std::string_view::npos;
+           i = s.raw.find('\\', i)) {
+        if (s.raw[i + 1] == '/') {
+          out_.append(s.raw.substr(run, i - run));
+          out_.push_back('/');
+          run = i + 2;
+        }
+        i += 2;
+      }
+      out_.append(s.raw.substr(run));
+    }
+    out_.push_back('"');
+    return true;
   }
 
   /// JSON's number grammar; integers written back as they are ("-0" as "0", as nlohmann
   /// reads it as the integer 0), other numbers through strtod and nlohmann's own to_chars.
   bool number() {
-    const char* start = p_;
-    if (p_ < end_ && *p_ == '-') {
-      ++p_;
-    }
-    if (p_ == end_) {
+    sdk::JsonNumber n;
+    if (!c_.number(n)) {
       return false;
     }
-    if (*p_ == '0') {
-      ++p_;
-    } else if (*p_ >= '1' && *p_ <= '9') {
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    } else {
-      return false;
-    }
-    bool integer = true;
-    if (p_ < end_ && *p_ == '.') {
-      integer = false;
-      ++p_;
-      if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    }
-    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
-      integer = false;
-      ++p_;
-      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
-      if (p_ == end_ || *p_ < '0' || *p_ > '9') return false;
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    }
-    const size_t len = static_cast<size_t>(p_ - start);
-    if (integer) {
-      if (*start == '-') {
-        int64_t v = 0;
-        const auto r = std::from_chars(start, p_, v);
-        if (r.ec != std::errc() || r.ptr != p_) {
-          return false;  // past int64 nlohmann reads a float; leave that to it
-        }
-        if (v == 0) {
-          out_.push_back('0');
-          return true;
-        }
-      } else {
-        uint64_t v = 0;
-        const auto r = std::from_chars(start, p_, v);
-        if (r.ec != std::errc() || r.ptr != p_) {
-          return false;
-        }
+    if (n.integral) {
+      if (n.kind == sdk::JsonNumber::Kind::kFloat) {
+        return false;  // past 64 bits nlohmann reads a float; leave that to it
       }
-      out_.append(start, len);
+      if (n.kind == sdk::JsonNumber::Kind::kInt64 && n.i == 0) {
+        out_.push_back('0');
+        return true;
+      }
+      out_.append(n.text);
       return true;
     }
-    if (len > 40) {
-      return false;
-    }
-    char text[48];
-    std::memcpy(text, start, len);
-    text[len] = '\0';
-    char* parsed_end = nullptr;
-    const double d = std::strtod(text, &parsed_end);  // what nlohmann's lexer uses
-    if (parsed_end != text + len || !std::isfinite(d)) {
+    double d = 0;
+    if (!sdk::jsonFiniteDouble(n.text, 40, d)) {  // strtod, what nlohmann's lexer uses
       return false;
     }
     std::array<char, 64> buf{};
@@ -423,8 +295,7 @@ class Rewriter {
     return true;
   }
 
-  const char* p_;
-  const char* end_;
+  sdk::JsonCursor c_;
   std::string& out_;
 };
 

@@ -257,113 +257,26 @@ class FastScanner {
 
   bool scan() {
     c_.skipSpace();
-    if (!value(0)) {
+    if (!sdk::walkJson(c_, *this, kMaxDepth)) {
       return false;
     }
     c_.skipSpace();
     return c_.atEnd();
   }
 
- private:
-  static constexpr int kMaxDepth = 256;  // deeper records go to nlohmann, which does not recurse
-
-  bool value(int depth) {
-    if (c_.atEnd()) {
-      return false;
-    }
-    switch (c_.peek()) {
-      case '{':
-        return object(depth + 1);
-      case '[':
-        return array(depth + 1);
-      case '"': {
-        std::string_view v;
-        if (!c_.plainString(v)) {
-          return false;  // an escape, a control or non-ASCII byte, or the end: nlohmann decides
-        }
-        reader_.string(v);
-        return true;
-      }
-      case 't':
-        return c_.literal("true");
-      case 'f':
-        return c_.literal("false");
-      case 'n':
-        return c_.literal("null");
-      default:
-        return number();
-    }
-  }
-
-  bool object(int depth) {
-    if (depth > kMaxDepth) {
-      return false;
-    }
-    c_.advance();  // '{'
-    reader_.start();
-    c_.skipSpace();
-    if (c_.consume('}')) {
-      reader_.end();
-      return true;
-    }
-    for (;;) {
-      std::string_view k;
-      if (!c_.at('"') || !c_.plainString(k)) {
-        return false;
-      }
-      reader_.key(k);
-      c_.skipSpace();
-      if (!c_.consume(':')) {
-        return false;
-      }
-      c_.skipSpace();
-      if (!value(depth)) {
-        return false;
-      }
-      const int next = c_.afterMember('}');
-      if (next < 0) {
-        return false;
-      }
-      if (next == 0) {
-        reader_.end();
-        return true;
-      }
-    }
-  }
-
-  bool array(int depth) {
-    if (depth > kMaxDepth) {
-      return false;
-    }
-    c_.advance();  // '['
-    reader_.start();
-    c_.skipSpace();
-    if (c_.consume(']')) {
-      reader_.end();
-      return true;
-    }
-    for (;;) {
-      if (!value(depth)) {
-        return false;
-      }
-      const int next = c_.afterMember(']');
-      if (next < 0) {
-        return false;
-      }
-      if (next == 0) {
-        reader_.end();
-        return true;
-      }
-    }
-  }
+  // sdk::walkJson's events. Strings must be plain: an escape or a non-ASCII byte goes to
+  // nlohmann.
+  bool startObject() { return reader_.start(), true; }
+  bool startArray() { return reader_.start(), true; }
+  bool end() { return reader_.end(), true; }
+  bool key(const sdk::JsonString& k) { return k.plain() && (reader_.key(k.raw), true); }
+  bool string(const sdk::JsonString& v) { return v.plain() && (reader_.string(v.raw), true); }
+  bool boolean(bool) { return true; }
+  bool null() { return true; }
 
   /// Integers that fit 64 bits are integers to nlohmann, the rest doubles; the state reads
   /// every number as a double, as RecordReader does.
-  bool number() {
-    sdk::JsonNumber n;
-    if (!c_.number(n)) {
-      return false;
-    }
+  bool number(const sdk::JsonNumber& n) {
     double d = 0;
     if (n.kind == sdk::JsonNumber::Kind::kInt64) {
       d = static_cast<double>(n.i);
@@ -378,6 +291,9 @@ class FastScanner {
     }
     return true;
   }
+
+ private:
+  static constexpr int kMaxDepth = 256;  // deeper records go to nlohmann, which does not recurse
 
   sdk::JsonCursor c_;
   RecordState<std::string_view>& reader_;

@@ -170,7 +170,7 @@ TEST(JsonScanTest, SkipsWholeValues) {
   const std::string_view text =
       R"({"a": [1, -2.5e3, "x\u00e9", {"b": null}, true, false], "c": {}, "d": []} tail)";
   JsonCursor c(text);
-  ASSERT_TRUE(c.skipValue(8));
+  ASSERT_TRUE(skipJsonValue(c, 8));
   EXPECT_EQ(std::string_view(c.pos()), " tail");
 }
 
@@ -178,15 +178,53 @@ TEST(JsonScanTest, RefusesMalformedOrTooDeepValues) {
   for (std::string_view text : {R"({"a" 1})", R"({"a":1,})", R"([1,])", R"({a:1})", R"([1 2])",
                                 R"({"a":1e999})", "[", "{\"a\":", R"(["\q"])", "nul"}) {
     JsonCursor c(text);
-    EXPECT_FALSE(c.skipValue(8)) << text;
+    EXPECT_FALSE(skipJsonValue(c, 8)) << text;
   }
   const std::string deep = std::string(3, '[') + std::string(3, ']');
   JsonCursor fits(deep);
-  EXPECT_TRUE(fits.skipValue(3));
+  EXPECT_TRUE(skipJsonValue(fits, 3));
   JsonCursor too_deep(deep);
-  EXPECT_FALSE(too_deep.skipValue(2));
+  EXPECT_FALSE(skipJsonValue(too_deep, 2));
   JsonCursor long_float("1.00000000000000000000000001");
-  EXPECT_FALSE(long_float.skipValue(8, 24));  // longer than the caller wants to judge
+  EXPECT_FALSE(skipJsonValue(long_float, 8, 24));  // longer than the caller wants to judge
+}
+
+/// Writes the events down, and refuses a key named "stop".
+struct Recorder {
+  std::string log;
+  bool startObject() { return log += "{", true; }
+  bool startArray() { return log += "[", true; }
+  bool end() { return log += "}", true; }
+  bool key(const JsonString& k) {
+    log += "k:" + std::string(k.raw) + " ";
+    return k.raw != "stop";
+  }
+  bool string(const JsonString& s) { return log += "s:" + std::string(s.raw) + " ", true; }
+  bool number(const JsonNumber& n) { return log += "n:" + std::string(n.text) + " ", true; }
+  bool boolean(bool b) { return log += b ? "T " : "F ", true; }
+  bool null() { return log += "N ", true; }
+};
+
+TEST(JsonScanTest, WalksEventsInDocumentOrder) {
+  JsonCursor c(R"({"a": [1, "x", true, false, null], "b": {}})");
+  Recorder r;
+  ASSERT_TRUE(walkJson(c, r, 4));
+  EXPECT_EQ(r.log, "{k:a [n:1 s:x T F N }k:b {}}");
+  EXPECT_TRUE(c.atEnd());
+}
+
+TEST(JsonScanTest, StopsWhereTheHandlerSays) {
+  JsonCursor c(R"({"a": 1, "stop": 2, "c": 3})");
+  Recorder r;
+  EXPECT_FALSE(walkJson(c, r, 4));
+  EXPECT_EQ(r.log, "{k:a n:1 k:stop ");
+}
+
+TEST(JsonScanTest, RefusesTooDeepContainersBeforeTheirStart) {
+  JsonCursor c("[[[]]]");
+  Recorder r;
+  EXPECT_FALSE(walkJson(c, r, 2));
+  EXPECT_EQ(r.log, "[[");
 }
 
 }  // namespace

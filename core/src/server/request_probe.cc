@@ -130,113 +130,37 @@ public:
 
   bool scan() {
     c_.skipSpace();
-    if (!c_.at('{') || !value(0)) {
+    if (!c_.at('{') || !sdk::walkJson(c_, *this, kMaxDepth)) {
       return false;
     }
     c_.skipSpace();
     return c_.atEnd();
   }
 
-private:
-  static constexpr int kMaxDepth = 128; // the request threads' stacks are small
-
-  bool value(int depth) {
-    if (c_.atEnd()) {
+  // sdk::walkJson's events.
+  bool startObject() { return s_.startObject(), true; }
+  bool startArray() { return s_.startArray(), true; }
+  bool end() { return s_.end(), true; }
+  bool key(const sdk::JsonString& k) {
+    if (k.escaped && s_.wantsKey()) {
       return false;
     }
-    switch (c_.peek()) {
-    case '{':
-      return object(depth + 1);
-    case '[':
-      return array(depth + 1);
-    case '"': {
-      sdk::JsonString v;
-      if (!c_.string(v) || (v.escaped && s_.wantsString())) {
-        return false;
-      }
-      s_.string(v.raw);
-      return true;
-    }
-    case 't':
-      return c_.literal("true") && (s_.boolean(true), true);
-    case 'f':
-      return c_.literal("false") && (s_.boolean(false), true);
-    case 'n':
-      return c_.literal("null") && (s_.null(), true);
-    default:
-      return number();
-    }
+    s_.key(k.raw);
+    return true;
   }
-
-  bool object(int depth) {
-    if (depth > kMaxDepth) {
+  bool string(const sdk::JsonString& v) {
+    if (v.escaped && s_.wantsString()) {
       return false;
     }
-    c_.advance();
-    s_.startObject();
-    c_.skipSpace();
-    if (c_.consume('}')) {
-      s_.end();
-      return true;
-    }
-    for (;;) {
-      sdk::JsonString k;
-      if (!c_.at('"') || !c_.string(k) || (k.escaped && s_.wantsKey())) {
-        return false;
-      }
-      s_.key(k.raw);
-      c_.skipSpace();
-      if (!c_.consume(':')) {
-        return false;
-      }
-      c_.skipSpace();
-      if (!value(depth)) {
-        return false;
-      }
-      const int next = c_.afterMember('}');
-      if (next < 0) {
-        return false;
-      }
-      if (next == 0) {
-        s_.end();
-        return true;
-      }
-    }
+    s_.string(v.raw);
+    return true;
   }
-
-  bool array(int depth) {
-    if (depth > kMaxDepth) {
-      return false;
-    }
-    c_.advance();
-    s_.startArray();
-    c_.skipSpace();
-    if (c_.consume(']')) {
-      s_.end();
-      return true;
-    }
-    for (;;) {
-      if (!value(depth)) {
-        return false;
-      }
-      const int next = c_.afterMember(']');
-      if (next < 0) {
-        return false;
-      }
-      if (next == 0) {
-        s_.end();
-        return true;
-      }
-    }
-  }
+  bool boolean(bool v) { return s_.boolean(v), true; }
+  bool null() { return s_.null(), true; }
 
   /// What nlohmann reads as an integer reaches the state as one; it refuses a float that
   /// overflows a double, so anything unusual is left to it.
-  bool number() {
-    sdk::JsonNumber n;
-    if (!c_.number(n)) {
-      return false;
-    }
+  bool number(const sdk::JsonNumber& n) {
     if (n.kind == sdk::JsonNumber::Kind::kInt64) {
       s_.integer(n.i);
       return true;
@@ -252,6 +176,9 @@ private:
     s_.other();
     return true;
   }
+
+private:
+  static constexpr int kMaxDepth = 128; // the request threads' stacks are small
 
   sdk::JsonCursor c_;
   ProbeState& s_;

@@ -283,14 +283,6 @@ namespace sdk __attribute__((visibility("hidden"))) {
       return false;
     }
 
-    /// Steps over one value of any kind, checked as string() and number() check it; false for
-    /// containers nested deeper than `max_depth` (counting the value itself as depth 1) and
-    /// for numbers nlohmann would refuse (a float that overflows a double) or that need more
-    /// than `max_float_len` bytes to tell.
-    bool skipValue(int max_depth, size_t max_float_len = 64) {
-      return skip(1, max_depth, max_float_len);
-    }
-
    private:
     void digits() {
       while (p_ < end_ && *p_ >= '0' && *p_ <= '9') {
@@ -344,70 +336,119 @@ namespace sdk __attribute__((visibility("hidden"))) {
       return true;
     }
 
-    bool skip(int depth, int max_depth, size_t max_float_len) {
-      if (p_ == end_) {
-        return false;
-      }
-      switch (*p_) {
-        case '{':
-        case '[': {
-          const char close = *p_ == '{' ? '}' : ']';
-          if (depth > max_depth) {
-            return false;
-          }
-          ++p_;
-          skipSpace();
-          if (consume(close)) {
-            return true;
-          }
-          for (;;) {
-            if (close == '}') {
-              JsonString key;
-              if (!at('"') || !string(key)) {
-                return false;
-              }
-              skipSpace();
-              if (!consume(':')) {
-                return false;
-              }
-              skipSpace();
-            }
-            if (!skip(depth + 1, max_depth, max_float_len)) {
-              return false;
-            }
-            const int next = afterMember(close);
-            if (next < 0) {
-              return false;
-            }
-            if (next == 0) {
-              return true;
-            }
-          }
-        }
-        case '"': {
-          JsonString s;
-          return string(s);
-        }
-        case 't':
-          return literal("true");
-        case 'f':
-          return literal("false");
-        case 'n':
-          return literal("null");
-        default: {
-          JsonNumber n;
-          if (!number(n)) {
-            return false;
-          }
-          double d = 0;
-          return n.kind != JsonNumber::Kind::kFloat || jsonFiniteDouble(n.text, max_float_len, d);
-        }
-      }
-    }
-
     const char* p_;
     const char* end_;
   };
+
+  namespace detail {
+  template <class Handler>
+  bool walkJson(JsonCursor& c, Handler& h, int depth, int max_depth) {
+    if (c.atEnd()) {
+      return false;
+    }
+    switch (c.peek()) {
+      case '{': {
+        if (depth >= max_depth) {
+          return false;
+        }
+        c.advance();
+        if (!h.startObject()) {
+          return false;
+        }
+        c.skipSpace();
+        if (c.consume('}')) {
+          return h.end();
+        }
+        for (;;) {
+          JsonString key;
+          if (!c.at('"') || !c.string(key) || !h.key(key)) {
+            return false;
+          }
+          c.skipSpace();
+          if (!c.consume(':')) {
+            return false;
+          }
+          c.skipSpace();
+          if (!walkJson(c, h, depth + 1, max_depth)) {
+            return false;
+          }
+          const int next = c.afterMember('}');
+          if (next <= 0) {
+            return next == 0 && h.end();
+          }
+        }
+      }
+      case '[': {
+        if (depth >= max_depth) {
+          return false;
+        }
+        c.advance();
+        if (!h.startArray()) {
+          return false;
+        }
+        c.skipSpace();
+        if (c.consume(']')) {
+          return h.end();
+        }
+        for (;;) {
+          if (!walkJson(c, h, depth + 1, max_depth)) {
+            return false;
+          }
+          const int next = c.afterMember(']');
+          if (next <= 0) {
+            return next == 0 && h.end();
+          }
+        }
+      }
+      case '"': {
+        JsonString s;
+        return c.string(s) && h.string(s);
+      }
+      case 't':
+        return c.literal("true") && h.boolean(true);
+      case 'f':
+        return c.literal("false") && h.boolean(false);
+      case 'n':
+        return c.literal("null") && h.null();
+      default: {
+        JsonNumber n;
+        return c.number(n) && h.number(n);
+      }
+    }
+  }
+  }  // namespace detail
+
+  /// Reads one value at the cursor and gives `h` its events in document order, as nlohmann's
+  /// SAX parser would: startObject(), key(JsonString), startArray(), end() (of either),
+  /// string(JsonString), number(JsonNumber), boolean(bool), null(), each returning false to
+  /// stop (the walk is then false). Containers nested deeper than `max_depth` are refused
+  /// before their start event.
+  template <class Handler>
+  bool walkJson(JsonCursor& c, Handler& h, int max_depth) {
+    return detail::walkJson(c, h, 0, max_depth);
+  }
+
+  /// Steps over one value of any kind, checked as JsonCursor::string() and number() check it;
+  /// false for containers nested deeper than `max_depth` (the value itself counting as depth 1)
+  /// and for floats nlohmann would refuse (overflowing a double) or that need more than
+  /// `max_float_len` bytes to tell.
+  inline bool skipJsonValue(JsonCursor& c, int max_depth, size_t max_float_len = 64) {
+    struct Skip {
+      size_t max_float_len;
+      bool startObject() { return true; }
+      bool startArray() { return true; }
+      bool end() { return true; }
+      bool key(const JsonString&) { return true; }
+      bool string(const JsonString&) { return true; }
+      bool boolean(bool) { return true; }
+      bool null() { return true; }
+      bool number(const JsonNumber& n) {
+        double d = 0;
+        return n.kind != JsonNumber::Kind::kFloat || jsonFiniteDouble(n.text, max_float_len, d);
+      }
+    } skip{max_float_len};
+    return walkJson(c, skip, max_depth);
+  }
 
 }  // namespace )
 }  // namespace switchyard

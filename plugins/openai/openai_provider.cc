@@ -4,6 +4,7 @@
 // every upstream failure to a well-formed client error. A "preset" (presets.json, see
 // README.md) adapts all of that to one compatible upstream's documented quirks.
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -135,157 +136,89 @@ class AnswerScan {
   UsageCounts usage;
 
   bool run(std::string_view body) {
-    c_ = sdk::JsonCursor(body);
-    c_.skipSpace();
-    if (!c_.at('{')) {
+    sdk::JsonCursor c(body);
+    c.skipSpace();
+    if (!c.at('{') || !sdk::walkJson(c, *this, kMaxDepth)) {
       return false;
     }
-    if (!object(1, Where::kTop)) {
-      return false;
-    }
-    c_.skipSpace();
-    return c_.atEnd();
+    c.skipSpace();
+    return c.atEnd();
   }
 
- private:
-  enum class Where { kTop, kUsage, kPromptDetails, kCompletionDetails, kOther };
-  static constexpr int kMaxDepth = 128;
-
-  /// The value at the cursor; `n` receives its count when it is an integer (else 0).
-  bool value(int depth, Where where, int64_t* n, bool* is_null) {
-    *n = 0;
-    *is_null = false;
-    if (c_.atEnd()) {
-      return false;
-    }
-    switch (c_.peek()) {
-      case '{':
-        return object(depth + 1, where);
-      case '[':
-        return array(depth + 1);
-      case '"': {
-        sdk::JsonString s;
-        return c_.string(s) && !s.unicode_escape;  // \u: nlohmann decides
-      }
-      case 't':
-        return c_.literal("true");
-      case 'f':
-        return c_.literal("false");
-      case 'n':
-        *is_null = true;
-        return c_.literal("null");
-      default:
-        return number(n);
-    }
+  // sdk::walkJson's events. Only the first kFrames levels can hold what is read; deeper
+  // containers are only counted.
+  bool startObject() {
+    return push(depth_ == 0 ? Where::kTop : inner(), /*is_array=*/false);
   }
-
-  bool object(int depth, Where where) {
-    if (depth > kMaxDepth) {
+  bool startArray() { return push(Where::kOther, /*is_array=*/true); }
+  bool end() {
+    --depth_;
+    member(0, false);  // a container's count is 0 and it is not null
+    return true;
+  }
+  bool key(const sdk::JsonString& k) {
+    if (k.escaped) {
       return false;
     }
-    c_.advance();
-    c_.skipSpace();
-    if (c_.consume('}')) {
+    if (depth_ > kFrames) {
       return true;
     }
-    for (;;) {
-      sdk::JsonString k;
-      if (!c_.at('"') || !c_.string(k) || k.escaped) {
-        return false;
+    Frame& f = frames_[depth_ - 1];
+    const std::string_view key = k.raw;
+    f.inner = Where::kOther;
+    f.count = nullptr;
+    f.error = f.where == Where::kTop && key == "error";
+    if (f.where == Where::kTop && key == "usage") {
+      usage = UsageCounts{};  // a repeated key: the last value counts
+      has_usage = false;      // until the value turns out to be an object
+      f.inner = Where::kUsage;
+    } else if (f.where == Where::kUsage) {
+      if (key == "prompt_tokens") f.count = &usage.prompt;
+      else if (key == "completion_tokens") f.count = &usage.completion;
+      else if (key == "total_tokens") f.count = &usage.total;
+      else if (key == "prompt_cache_hit_tokens") f.count = &usage.cache_hit;
+      else if (key == "prompt_tokens_details") {
+        usage.cached = 0;
+        f.inner = Where::kPromptDetails;
+      } else if (key == "completion_tokens_details") {
+        usage.reasoning = 0;
+        f.inner = Where::kCompletionDetails;
       }
-      const std::string_view key = k.raw;
-      c_.skipSpace();
-      if (!c_.consume(':')) {
-        return false;
-      }
-      c_.skipSpace();
-      Where inner = Where::kOther;
-      int64_t* count = nullptr;
-      if (where == Where::kTop && key == "usage") {
-        usage = UsageCounts{};  // a repeated key: the last value counts
-        has_usage = c_.at('{');
-        inner = Where::kUsage;
-      } else if (where == Where::kUsage) {
-        if (key == "prompt_tokens") count = &usage.prompt;
-        else if (key == "completion_tokens") count = &usage.completion;
-        else if (key == "total_tokens") count = &usage.total;
-        else if (key == "prompt_cache_hit_tokens") count = &usage.cache_hit;
-        else if (key == "prompt_tokens_details") {
-          usage.cached = 0;
-          inner = Where::kPromptDetails;
-        } else if (key == "completion_tokens_details") {
-          usage.reasoning = 0;
-          inner = Where::kCompletionDetails;
-        }
-      } else if (where == Where::kPromptDetails && key == "cached_tokens") {
-        count = &usage.cached;
-      } else if (where == Where::kCompletionDetails && key == "reasoning_tokens") {
-        count = &usage.reasoning;
-      }
-      int64_t n = 0;
-      bool is_null = false;
-      if (!value(depth, inner, &n, &is_null)) {
-        return false;
-      }
-      if (count != nullptr) {
-        *count = n;
-      }
-      if (where == Where::kTop && key == "error") {
-        has_error = !is_null;
-      }
-      const int next = c_.afterMember('}');
-      if (next < 0) {
-        return false;
-      }
-      if (next == 0) {
-        return true;
-      }
+    } else if (f.where == Where::kPromptDetails && key == "cached_tokens") {
+      f.count = &usage.cached;
+    } else if (f.where == Where::kCompletionDetails && key == "reasoning_tokens") {
+      f.count = &usage.reasoning;
     }
+    return true;
   }
-
-  bool array(int depth) {
-    if (depth > kMaxDepth) {
-      return false;
+  bool string(const sdk::JsonString& s) {
+    if (s.unicode_escape) {
+      return false;  // nlohmann decides
     }
-    c_.advance();
-    c_.skipSpace();
-    if (c_.consume(']')) {
-      return true;
-    }
-    for (;;) {
-      int64_t n = 0;
-      bool is_null = false;
-      if (!value(depth, Where::kOther, &n, &is_null)) {
-        return false;
-      }
-      const int next = c_.afterMember(']');
-      if (next < 0) {
-        return false;
-      }
-      if (next == 0) {
-        return true;
-      }
-    }
+    member(0, false);
+    return true;
   }
+  bool boolean(bool) { return member(0, false), true; }
+  bool null() { return member(0, true), true; }
 
-  /// `n`: the count usageEvent would read (0 unless an integer that fits int64; negatives
-  /// are 0).
-  bool number(int64_t* n) {
-    sdk::JsonNumber num;
-    if (!c_.number(num)) {
-      return false;
-    }
+  /// A member's count is what usageEvent would read: 0 unless an integer that fits int64,
+  /// negatives 0.
+  bool number(const sdk::JsonNumber& num) {
     if (!num.integral) {
       // nlohmann rejects a float that overflows a double; leave such text to it.
       double d = 0;
-      return sdk::jsonFiniteDouble(num.text, 24, d);
+      if (!sdk::jsonFiniteDouble(num.text, 24, d)) {
+        return false;
+      }
+      member(0, false);
+      return true;
     }
     switch (num.kind) {
       case sdk::JsonNumber::Kind::kInt64:
-        *n = 0;
+        member(0, false);
         return true;
       case sdk::JsonNumber::Kind::kUint64:
-        *n = num.u <= static_cast<uint64_t>(INT64_MAX) ? static_cast<int64_t>(num.u) : 0;
+        member(num.u <= static_cast<uint64_t>(INT64_MAX) ? static_cast<int64_t>(num.u) : 0, false);
         return true;
       case sdk::JsonNumber::Kind::kFloat:
         break;
@@ -293,7 +226,60 @@ class AnswerScan {
     return false;  // past 64 bits: a float to nlohmann (not an integer count); leave it to it
   }
 
-  sdk::JsonCursor c_{std::string_view()};
+ private:
+  enum class Where { kTop, kUsage, kPromptDetails, kCompletionDetails, kOther };
+  static constexpr int kMaxDepth = 128;
+  /// top, usage, the details objects, and what they hold: deeper levels are all kOther.
+  static constexpr int kFrames = 4;
+
+  /// An open container and, for an object, what its current member's value feeds.
+  struct Frame {
+    Where where = Where::kOther;
+    bool is_array = false;
+    Where inner = Where::kOther;  // for a member's object value
+    int64_t* count = nullptr;     // the count a member's value sets
+    bool error = false;           // the member is the top-level "error"
+  };
+
+  /// What an object value in the current container reads.
+  Where inner() const {
+    if (depth_ > kFrames) {
+      return Where::kOther;
+    }
+    const Frame& f = frames_[depth_ - 1];
+    return f.is_array ? Where::kOther : f.inner;
+  }
+
+  bool push(Where where, bool is_array) {
+    if (where == Where::kUsage) {
+      has_usage = true;
+    }
+    if (depth_ < kFrames) {
+      frames_[depth_] = Frame{where, is_array};
+    }
+    ++depth_;
+    return true;
+  }
+
+  /// A value of the current container's member ended, `n` its count.
+  void member(int64_t n, bool is_null) {
+    if (depth_ == 0 || depth_ > kFrames) {
+      return;
+    }
+    const Frame& f = frames_[depth_ - 1];
+    if (f.is_array) {
+      return;
+    }
+    if (f.count != nullptr) {
+      *f.count = n;
+    }
+    if (f.error) {
+      has_error = !is_null;
+    }
+  }
+
+  std::array<Frame, kFrames> frames_{};
+  int depth_ = 0;
 };
 
 bool isErrorStatus(uint32_t status) {

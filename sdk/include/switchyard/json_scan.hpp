@@ -107,6 +107,9 @@ namespace sdk __attribute__((visibility("hidden"))) {
     return true;
   }
 
+  // The scanners are recursive, so GCC stops inlining into them early; the small pieces that
+  // run for every token are marked always_inline (they were inline in each scanner before).
+
   /// A cursor over JSON text. Each reader starts at the first byte of what it reads and leaves
   /// the cursor after it; on false the cursor is somewhere inside and the caller gives up.
   class JsonCursor {
@@ -130,14 +133,14 @@ namespace sdk __attribute__((visibility("hidden"))) {
       return true;
     }
 
-    void skipSpace() {
+    [[gnu::always_inline]] void skipSpace() {
       while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) {
         ++p_;
       }
     }
 
     /// `word` (true, false, null) exactly.
-    bool literal(std::string_view word) {
+    [[gnu::always_inline]] bool literal(std::string_view word) {
       if (static_cast<size_t>(end_ - p_) < word.size() ||
           std::string_view(p_, word.size()) != word) {
         return false;
@@ -148,7 +151,7 @@ namespace sdk __attribute__((visibility("hidden"))) {
 
     /// After a member or element, with the space around: 1 a comma (another follows), 0 the
     /// container's `close`, -1 anything else.
-    int afterMember(char close) {
+    [[gnu::always_inline]] int afterMember(char close) {
       skipSpace();
       if (p_ == end_) {
         return -1;
@@ -166,7 +169,7 @@ namespace sdk __attribute__((visibility("hidden"))) {
     }
 
     /// JSON's number grammar; integers are converted, floats are left as text.
-    bool number(JsonNumber& n) {
+    [[gnu::always_inline]] bool number(JsonNumber& n) {
       const char* start = p_;
       if (p_ < end_ && *p_ == '-') {
         ++p_;
@@ -233,9 +236,24 @@ namespace sdk __attribute__((visibility("hidden"))) {
 
     /// A string as nlohmann's lexer accepts it: UTF-8 checked, escapes (and \u surrogate
     /// pairs) checked. `s.raw` is its value when s.plain(), or when !s.escaped.
-    bool string(JsonString& s) {
-      s = JsonString{};
+    [[gnu::always_inline]] bool string(JsonString& s) {
+      // Most strings are plain: this loop is all they cost, and it stays inline.
       const char* start = ++p_;
+      while (p_ < end_ && kJsonPlainByte[static_cast<unsigned char>(*p_)]) {
+        ++p_;
+      }
+      if (p_ < end_ && *p_ == '"') {
+        s = JsonString{std::string_view(start, static_cast<size_t>(p_ - start))};
+        ++p_;
+        return true;
+      }
+      return stringRest(s, start);
+    }
+
+   private:
+    /// string() past its plain start, at the first byte that is not plain.
+    __attribute__((noinline)) bool stringRest(JsonString& s, const char* start) {
+      s = JsonString{};
       while (p_ < end_) {
         while (p_ < end_ && kJsonPlainByte[static_cast<unsigned char>(*p_)]) {
           ++p_;
@@ -283,7 +301,7 @@ namespace sdk __attribute__((visibility("hidden"))) {
       return false;
     }
 
-   private:
+
     void digits() {
       while (p_ < end_ && *p_ >= '0' && *p_ <= '9') {
         ++p_;

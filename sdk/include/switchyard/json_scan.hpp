@@ -360,7 +360,7 @@ namespace sdk __attribute__((visibility("hidden"))) {
 
   namespace detail {
   template <class Handler>
-  bool walkJson(JsonCursor& c, Handler& h, int depth, int max_depth) {
+  [[gnu::flatten]] bool walkJson(JsonCursor& c, Handler& h, int depth, int max_depth) {
     if (c.atEnd()) {
       return false;
     }

@@ -38,14 +38,14 @@ TEST(JsonScanTest, ClassifiesNumbersAsNlohmannDoes) {
     Kind kind;
     bool integral;
   };
-  for (const Case& k : {Case{"0", Kind::kUint64, true}, Case{"-0", Kind::kInt64, true},
-                        Case{"42", Kind::kUint64, true}, Case{"-42", Kind::kInt64, true},
-                        Case{"18446744073709551615", Kind::kUint64, true},
-                        Case{"18446744073709551616", Kind::kFloat, true},
-                        Case{"-9223372036854775808", Kind::kInt64, true},
-                        Case{"-9223372036854775809", Kind::kFloat, true},
-                        Case{"1.5", Kind::kFloat, false}, Case{"1e3", Kind::kFloat, false},
-                        Case{"-2.5E-3", Kind::kFloat, false}}) {
+  for (const Case& k :
+       {Case{"0", Kind::kUint64, true}, Case{"-0", Kind::kInt64, true},
+        Case{"42", Kind::kUint64, true}, Case{"-42", Kind::kInt64, true},
+        Case{"18446744073709551615", Kind::kUint64, true},
+        Case{"18446744073709551616", Kind::kFloat, true},
+        Case{"-9223372036854775808", Kind::kInt64, true},
+        Case{"-9223372036854775809", Kind::kFloat, true}, Case{"1.5", Kind::kFloat, false},
+        Case{"1e3", Kind::kFloat, false}, Case{"-2.5E-3", Kind::kFloat, false}}) {
     JsonCursor c(k.text);
     JsonNumber n;
     ASSERT_TRUE(c.number(n)) << k.text;
@@ -129,14 +129,14 @@ TEST(JsonScanTest, ReadsStringsAsTheLexerAcceptsThem) {
 
 TEST(JsonScanTest, RefusesStringsTheLexerRefuses) {
   for (std::string_view text : {
-           std::string_view("\"a\x01\""),          // a control byte
-           std::string_view(R"("\x")"),            // an unknown escape
-           std::string_view(R"("\u12")"),          // short \u
-           std::string_view(R"("\udc00")"),        // a low surrogate alone
-           std::string_view(R"("\ud800x")"),       // a high surrogate without its pair
-           std::string_view(R"("\ud800\u0041")"),  // ... or with a non-surrogate after it
-           std::string_view("\"\xC0\xAF\""),       // an overlong encoding
-           std::string_view("\"\xED\xA0\x80\""),   // an encoded surrogate
+           std::string_view("\"a\x01\""),             // a control byte
+           std::string_view(R"("\x")"),               // an unknown escape
+           std::string_view(R"("\u12")"),             // short \u
+           std::string_view(R"("\udc00")"),           // a low surrogate alone
+           std::string_view(R"("\ud800x")"),          // a high surrogate without its pair
+           std::string_view(R"("\ud800\u0041")"),     // ... or with a non-surrogate after it
+           std::string_view("\"\xC0\xAF\""),          // an overlong encoding
+           std::string_view("\"\xED\xA0\x80\""),      // an encoded surrogate
            std::string_view("\"\xF4\x90\x80\x80\""),  // past U+10FFFF
            std::string_view("\"\xE2\x82\""),          // a truncated sequence
            std::string_view("\"open"),                // no closing quote

@@ -114,8 +114,7 @@ namespace sdk __attribute__((visibility("hidden"))) {
   /// the cursor after it; on false the cursor is somewhere inside and the caller gives up.
   class JsonCursor {
    public:
-    explicit JsonCursor(std::string_view text)
-        : p_(text.data()), end_(text.data() + text.size()) {}
+    explicit JsonCursor(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
 
     const char* pos() const { return p_; }
     bool atEnd() const { return p_ == end_; }
@@ -301,7 +300,6 @@ namespace sdk __attribute__((visibility("hidden"))) {
       return false;
     }
 
-
     void digits() {
       while (p_ < end_ && *p_ >= '0' && *p_ <= '9') {
         ++p_;
@@ -442,7 +440,7 @@ namespace sdk __attribute__((visibility("hidden"))) {
   /// stop (the walk is then false). Containers nested deeper than `max_depth` are refused
   /// before their start event.
   template <class Handler>
-  bool walkJson(JsonCursor& c, Handler& h, int max_depth) {
+  bool walkJson(JsonCursor & c, Handler & h, int max_depth) {
     return detail::walkJson(c, h, 0, max_depth);
   }
 
@@ -450,7 +448,7 @@ namespace sdk __attribute__((visibility("hidden"))) {
   /// false for containers nested deeper than `max_depth` (the value itself counting as depth 1)
   /// and for floats nlohmann would refuse (overflowing a double) or that need more than
   /// `max_float_len` bytes to tell.
-  inline bool skipJsonValue(JsonCursor& c, int max_depth, size_t max_float_len = 64) {
+  inline bool skipJsonValue(JsonCursor & c, int max_depth, size_t max_float_len = 64) {
     struct Skip {
       size_t max_float_len;
       bool startObject() { return true; }

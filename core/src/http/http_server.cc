@@ -33,6 +33,7 @@ namespace switchyard {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using http1::iequals;
 
 std::string newRequestId() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -74,10 +75,6 @@ std::string peerName(const sockaddr_storage& ss) {
   const auto& a = reinterpret_cast<const sockaddr_in&>(ss);
   inet_ntop(AF_INET, &a.sin_addr, host, sizeof host);
   return std::string(host) + ":" + std::to_string(ntohs(a.sin_port));
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
 /// Where a connection is: waiting in the event loop for request bytes, with a worker running

@@ -34,10 +34,6 @@ bool isTokenChar(char c) {
   }
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
     s.remove_prefix(1);
@@ -74,6 +70,10 @@ std::string_view stripEol(std::string_view line) {
 constexpr size_t kMaxChunkLine = 4096;
 
 }  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
 
 void RequestParser::reset() {
   state_ = State::kHead;

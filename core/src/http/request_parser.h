@@ -91,6 +91,9 @@ class RequestParser {
   bool expect_continue_ = false;
 };
 
+/// Header names and tokens compare without regard to ASCII case.
+bool iequals(std::string_view a, std::string_view b);
+
 /// The reason phrase of a status code ("OK", "Not Found", ...).
 std::string_view reasonPhrase(int status);
 

@@ -76,6 +76,17 @@ int64_t intAt(const json& obj, const char* key, const std::string& where, int64_
   return v;
 }
 
+bool boolAt(const json& obj, const char* key, const std::string& where, bool fallback) {
+  auto it = obj.find(key);
+  if (it == obj.end()) {
+    return fallback;
+  }
+  if (!it->is_boolean()) {
+    fail(where + "." + key, "must be a boolean");
+  }
+  return it->get<bool>();
+}
+
 ListenAddress parseListen(const std::string& text, const std::string& where) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0) {
@@ -290,7 +301,7 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
   rejectUnknownKeys(server, "server",
                     {"listen", "max_connections", "keep_alive_timeout_s", "max_keep_alive_requests",
                      "max_body_bytes", "thread_stack_kb", "min_threads", "worker_nice", "listen_backlog",
-                     "drain_timeout_s"});
+                     "reuse_port", "drain_timeout_s"});
   cfg.server.listen = parseListen(stringAt(server, "listen", "server", "127.0.0.1:8080"), "server.listen");
   cfg.server.max_connections = static_cast<int>(intAt(server, "max_connections", "server", 12000, 1, 1000000));
   cfg.server.keep_alive_timeout_s = static_cast<int>(intAt(server, "keep_alive_timeout_s", "server", 5, 1, 3600));
@@ -308,6 +319,7 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
     cfg.server.min_threads = cfg.server.max_connections;
   }
   cfg.server.listen_backlog = static_cast<int>(intAt(server, "listen_backlog", "server", 4096, 16, 1000000));
+  cfg.server.reuse_port = boolAt(server, "reuse_port", "server", false);
   cfg.server.drain_timeout_s = static_cast<int>(intAt(server, "drain_timeout_s", "server", 30, 0, 86400));
 
   const json& admin = objectAt(root, "admin", "config");
@@ -378,13 +390,7 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
       rejectUnknownKeys(h, hw, {"enabled", "method", "path", "interval_ms", "jitter_ms", "timeout_ms",
                                 "healthy_threshold", "unhealthy_threshold", "auth"});
       HealthCheckConfig& hc = pc.health_check;
-      hc.enabled = true;
-      if (h.contains("enabled")) {
-        if (!h["enabled"].is_boolean()) {
-          fail(hw + ".enabled", "must be a boolean");
-        }
-        hc.enabled = h["enabled"].get<bool>();
-      }
+      hc.enabled = boolAt(h, "enabled", hw, true);
       hc.method = stringAt(h, "method", hw, "GET");
       hc.path = stringAt(h, "path", hw, "/models");
       if (hc.path.empty() || hc.path.front() != '/') {
@@ -467,12 +473,7 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
     r.retry.attempts = static_cast<uint32_t>(intAt(retry, "attempts", rw, 3, 1, 10));
     r.retry.backoff_base = std::chrono::milliseconds(intAt(retry, "backoff_base_ms", rw, 25, 0, 60000));
     r.retry.backoff_max = std::chrono::milliseconds(intAt(retry, "backoff_max_ms", rw, 250, 0, 600000));
-    if (retry.contains("retry_unsafe")) {
-      if (!retry["retry_unsafe"].is_boolean()) {
-        fail(rw + ".retry_unsafe", "must be a boolean");
-      }
-      r.retry.retry_unsafe = retry["retry_unsafe"].get<bool>();
-    }
+    r.retry.retry_unsafe = boolAt(retry, "retry_unsafe", rw, r.retry.retry_unsafe);
     const json& outlier = objectAt(m, "outlier", where);
     const std::string ow = where + ".outlier";
     rejectUnknownKeys(outlier, ow, {"consecutive_failures", "base_ejection_ms", "max_ejection_ms",
@@ -547,12 +548,7 @@ GatewayConfig parseConfig(const std::string& text, const fs::path& base_dir, con
       std::chrono::milliseconds(intAt(delivery, "stop_deadline_ms", "delivery", 5000, 0, 600000));
   const json& spool = objectAt(delivery, "spool", "delivery");
   rejectUnknownKeys(spool, "delivery.spool", {"enabled", "dir", "max_bytes", "high_water"});
-  if (spool.contains("enabled")) {
-    if (!spool["enabled"].is_boolean()) {
-      fail("delivery.spool.enabled", "must be true or false");
-    }
-    dc.spool = spool["enabled"].get<bool>();
-  }
+  dc.spool = boolAt(spool, "enabled", "delivery.spool", dc.spool);
   dc.spool_dir = spool.contains("dir")
                      ? resolve(base_dir, stringAt(spool, "dir", "delivery.spool", "", true))
                      : cfg.data_dir / "spool";

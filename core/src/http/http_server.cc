@@ -748,6 +748,11 @@ HttpServer::HttpServer(HttpServerOptions options, HttpHandler& handler)
     }
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (o.reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      why = std::string("SO_REUSEPORT: ") + strerror(errno);
+      ::close(fd);
+      continue;
+    }
     if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, o.listen_backlog) != 0) {
       why = strerror(errno);
       ::close(fd);

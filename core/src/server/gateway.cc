@@ -240,6 +240,7 @@ void Gateway::start() {
                          .listen_backlog = s.listen_backlog,
                          .min_threads = s.min_threads,
                          .worker_nice = s.worker_nice,
+                         .reuse_port = s.reuse_port,
                          .max_body_bytes = s.max_body_bytes};
   HttpServerOptions admin{.name = "sy-admin",
                           .listen = m.config->admin.listen,

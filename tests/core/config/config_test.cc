@@ -171,6 +171,12 @@ TEST(Config, WorkerNiceDefaultsToFiveAndStaysInRange) {
   EXPECT_NE(errorOf(R"({"server": {"worker_nice": -1}})").find("server.worker_nice"), std::string::npos);
 }
 
+TEST(Config, ReusePortIsOffUnlessAskedForAndMustBeABoolean) {
+  EXPECT_FALSE(parse("{}").server.reuse_port);
+  EXPECT_TRUE(parse(R"({"server": {"reuse_port": true}})").server.reuse_port);
+  EXPECT_NE(errorOf(R"({"server": {"reuse_port": "yes"}})").find("server.reuse_port"), std::string::npos);
+}
+
 TEST(Config, DataDirAndDeliveryDefaultsKeepASpoolUnderTheDataDir) {
   GatewayConfig c = parse("{}");
   EXPECT_FALSE(c.data_dir.empty());

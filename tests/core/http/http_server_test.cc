@@ -290,6 +290,40 @@ TEST(HttpServerWorkers, HandlersRunNicerThanTheLoopByWorkerNice) {
   EXPECT_EQ(probe.nice.load(), std::min(19, getpriority(PRIO_PROCESS, 0) + 3));
 }
 
+TEST(HttpServerReusePort, TwoServersShareOnePortAndBothGetConnections) {
+  EchoHandler first_handler;
+  EchoHandler second_handler;
+  HttpServerOptions o;
+  o.listen = ListenAddress{"127.0.0.1", 0};
+  o.reuse_port = true;
+  HttpServer first(o, first_handler);
+  o.listen.port = first.port();
+  HttpServer second(o, second_handler);
+  first.start();
+  second.start();
+  // The kernel picks a listener by a hash of each connection's addresses: over 64 connections
+  // both get some (all on one would be a 2^-63 chance).
+  for (int i = 0; i < 64; ++i) {
+    RawClient c(first.port());
+    c.send("GET /x HTTP/1.1\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(c.readUntil("}").find("200 OK"), std::string::npos);
+  }
+  EXPECT_EQ(first_handler.calls + second_handler.calls, 64);
+  EXPECT_GT(first_handler.calls, 0);
+  EXPECT_GT(second_handler.calls, 0);
+}
+
+TEST(HttpServerReusePort, WithoutItASecondListenerOnTheSamePortIsRefused) {
+  EchoHandler handler;
+  HttpServerOptions o;
+  o.listen = ListenAddress{"127.0.0.1", 0};
+  o.reuse_port = true;
+  HttpServer first(o, handler);
+  o.listen.port = first.port();
+  o.reuse_port = false;
+  EXPECT_THROW(HttpServer(o, handler), std::exception);
+}
+
 TEST_F(HttpServerTest, DrainFinishesInFlightRequestsAndRefusesNewConnections) {
   start();
   RawClient busy(port());

@@ -41,6 +41,9 @@ struct ServerConfig {
   /// requests never starve behind thousands of threads relaying streams (0: same priority).
   int worker_nice = 5;
   int listen_backlog = 4096;
+  /// SO_REUSEPORT on the data-plane listener: several gateway processes on one machine share
+  /// its port and the kernel spreads new connections over them (each has its own fd table).
+  bool reuse_port = false;
   int drain_timeout_s = 30;
 };
 

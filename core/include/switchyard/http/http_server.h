@@ -23,6 +23,7 @@ struct HttpServerOptions {
   int listen_backlog = 4096;
   int min_threads = 2;  ///< threads started up front
   int worker_nice = 0;  ///< handler threads' nice value above the loop's
+  bool reuse_port = false;  ///< SO_REUSEPORT: other processes may listen on the same port
   size_t max_body_bytes = 32u * 1024 * 1024;
 };
 

@@ -510,6 +510,15 @@ int run(const Options& o) {
   const auto cache =
       std::filesystem::temp_directory_path() / ("sy-conformance-" + std::to_string(::getpid()));
   std::filesystem::create_directories(cache);
+  // The loader runs a private copy of the library from here; declared before the plugin's
+  // handles, so it is removed after they unload.
+  struct RemoveOnReturn {
+    std::filesystem::path dir;
+    ~RemoveOnReturn() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } remove_cache{cache};
   std::string error;
   std::cout << "handshake\n";
   PluginGenerationSharedPtr gen = PluginLoader::load(o.plugin, cache, 1, &error);

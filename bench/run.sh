@@ -16,6 +16,7 @@
 # RATE_RPS (a fixed rate instead of the fraction) RATE_CONNECTIONS=64 RATE_DURATION=10 (s)
 # RATE_WARMUP=2 (s) RATE_DRAIN=5 (s) STREAMS=10000
 # STREAM_EVENTS=20 STREAM_INTERVAL_MS=100 STREAM_RAMP_MS=2000 STREAM_TIMEOUT_S=60
+# STREAM_PROCS=auto (processes each proxy holds the streams in; auto: as many as the fd limit needs)
 # BENCH_TOOLS_DIR (where sy_mock_upstream/sy_stream_load are; default BUILD_DIR/bin)
 # STREAM_DIRECT=1 (also run the streams against the mock alone, as a client/fixture baseline)
 # SY_BENCH_AUTH_CONFIG / SY_BENCH_JSONL_CONFIG (JSON for the apikey / jsonl plugin "config"
@@ -59,6 +60,7 @@ STREAM_INTERVAL_MS=${STREAM_INTERVAL_MS:-100}
 STREAM_RAMP_MS=${STREAM_RAMP_MS:-2000}
 STREAM_TIMEOUT_S=${STREAM_TIMEOUT_S:-60}
 STREAM_DIRECT=${STREAM_DIRECT:-1}
+STREAM_PROCS=${STREAM_PROCS:-auto}
 BENCH_KEY=${SY_BENCH_KEY:-sk-bench-$(date +%s)-$$}
 
 log() { printf '[run.sh %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -96,9 +98,15 @@ fi
 ulimit -Hn 1048576 2>/dev/null || true
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NOFILE=$(ulimit -n)
-if (( NOFILE < 2 * STREAMS + 200 )); then
-  log "WARNING: nofile limit is $NOFILE and cannot be raised here (no CAP_SYS_RESOURCE?)."
-  log "         A single-process proxy needs ~$((2 * STREAMS + 100)) fds for $STREAMS streams; expect EMFILE near the top."
+# Where the limit cannot be raised (no CAP_SYS_RESOURCE), each proxy holds the streams in as many
+# processes as the limit needs, sharing one port (nginx: workers with `reuseport`; the gateway:
+# instances with server.reuse_port), all on the proxy's one core.
+if [[ $STREAM_PROCS == auto ]]; then
+  STREAM_PROCS=$(( (2 * STREAMS + 200 + NOFILE - 1) / NOFILE ))
+fi
+(( STREAM_PROCS >= 1 )) || die "STREAM_PROCS must be a positive number"
+if (( STREAM_PROCS > 1 )); then
+  log "nofile is $NOFILE: each proxy holds the $STREAMS streams in $STREAM_PROCS processes on one port"
 fi
 CPU_PROXY=0
 CPU_LOAD=1
@@ -169,12 +177,28 @@ cpu_busy() {  # cpu_busy BEFORE AFTER CPU: busy percent of cpuN between two snap
   awk -v c="cpu$3" 'NR == FNR && $1 == c {t0 = $2; i0 = $3} NR != FNR && $1 == c {t1 = $2; i1 = $3}
     END {if (t1 > t0) printf "%.0f", 100 * (1 - (i1 - i0) / (t1 - t0)); else print "?"}' "$1" "$2"
 }
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-status_field() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# PIDS below may be one pid or several joined by commas (a proxy in several processes): summed.
+cpu_ticks() {  # cpu_ticks PIDS: utime + stime in clock ticks
+  local p t=0
+  for p in ${1//,/ }; do t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}'))); done
+  echo "$t"
+}
+status_field() {  # status_field PIDS FIELD: a numeric field of /proc/PID/status
+  local p v t=0
+  for p in ${1//,/ }; do
+    v=$(awk -v k="$2:" '$1 == k {print $2}' "/proc/$p/status" 2>/dev/null || true)
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+alive_all() {  # alive_all PIDS: every one still running
+  local p
+  for p in ${1//,/ }; do kill -0 "$p" 2>/dev/null || return 1; done
+}
 
-start_sampler() {  # start_sampler PID OUTFILE: "threads rss_kb" every 200 ms while PID lives
+start_sampler() {  # start_sampler PIDS OUTFILE: "threads rss_kb" every 200 ms while they live
   local pid=$1 out=$2
-  ( while kill -0 "$pid" 2>/dev/null; do
+  ( while alive_all "$pid"; do
       printf '%s %s\n' "$(status_field "$pid" Threads)" "$(status_field "$pid" VmRSS)"
       sleep 0.2
     done ) >"$out" 2>/dev/null &
@@ -314,13 +338,14 @@ run_streams() {
   grep -v '^RESULT' "$RES/st_$name.txt" >&2 || true
   if [[ $pid != 0 ]]; then
     local alive=1
-    kill -0 "$pid" 2>/dev/null || alive=0
+    alive_all "$pid" || alive=0
     [[ $alive == 1 ]] && t1=$(cpu_ticks "$pid")
     stop_pid "$SAMPLER"
     {
       echo "alive=$alive"
       echo "cpu_s=$(awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", (b - a) / hz}')"
       echo "hwm_kb=$( [[ $alive == 1 ]] && status_field "$pid" VmHWM || echo 0)"
+      echo "procs=$(tr ',' '\n' <<<"$pid" | wc -l)"
     } >"$RES/st_$name.proc"
     [[ $alive == 1 ]] || log "WARNING: $name died during the stream run"
   fi
@@ -335,16 +360,26 @@ fi
 # --- nginx ----------------------------------------------------------------------------------
 NGX="$TMP/nginx"
 mkdir -p "$NGX"
-sed -e "s|@PREFIX@|$NGX|g" -e "s|@PORT@|$NGINX_PORT|g" -e "s|@UPSTREAM_PORT@|$MOCK_PORT|g" \
-  -e "s|@NOFILE@|$NOFILE|g" -e "s|@WORKER_CONNECTIONS@|$((NOFILE > 65536 ? 65536 : NOFILE))|g" \
-  "$BENCH_DIR/nginx.conf.template" >"$NGX/nginx.conf"
-log "nginx on 127.0.0.1:$NGINX_PORT (CPU $CPU_PROXY, 1 worker)"
-taskset -c "$CPU_PROXY" nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" >"$NGX/stdout.log" 2>&1 &
-NGINX_PID=$!
-PIDS+=("$NGINX_PID")
-wait_port "$NGINX_PORT" "$NGINX_PID" nginx "$NGX/error.log"
-NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -n1)
-[[ -n $NGINX_WORKER ]] || die "no nginx worker process under master $NGINX_PID"
+start_nginx() {  # start_nginx WORKERS: sets NGINX_PID and NGINX_WORKER (the workers' pids)
+  local workers=$1 listen_opts=""
+  (( workers > 1 )) && listen_opts=" reuseport"
+  sed -e "s|@PREFIX@|$NGX|g" -e "s|@PORT@|$NGINX_PORT|g" -e "s|@UPSTREAM_PORT@|$MOCK_PORT|g" \
+    -e "s|@NOFILE@|$NOFILE|g" -e "s|@WORKER_CONNECTIONS@|$((NOFILE > 65536 ? 65536 : NOFILE))|g" \
+    -e "s|@WORKERS@|$workers|g" -e "s|@LISTEN_OPTS@|$listen_opts|g" \
+    "$BENCH_DIR/nginx.conf.template" >"$NGX/nginx.conf"
+  log "nginx on 127.0.0.1:$NGINX_PORT (CPU $CPU_PROXY, $workers worker(s))"
+  taskset -c "$CPU_PROXY" nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" >"$NGX/stdout.log" 2>&1 &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+  wait_port "$NGINX_PORT" "$NGINX_PID" nginx "$NGX/error.log"
+  for _ in $(seq 50); do
+    (( $(pgrep -P "$NGINX_PID" | wc -l) >= workers )) && break
+    sleep 0.1
+  done
+  NGINX_WORKER=$(pgrep -P "$NGINX_PID" | paste -sd, -)
+  [[ -n $NGINX_WORKER ]] || die "no nginx worker process under master $NGINX_PID"
+}
+start_nginx 1
 smoke nginx "$NGINX_PORT"
 run_wrk nginx "$NGINX_PORT" "$NGINX_WORKER"
 # The latency target is "p99 at half of nginx's requests/s": that rate, for every proxy alike.
@@ -365,6 +400,10 @@ awk -v r="$RATE" 'BEGIN {exit !(r >= 1)}' || die "fixed rate '$RATE' req/s is no
 run_rate mock "$MOCK_PORT" "$MOCK_PID"
 run_rate nginx "$NGINX_PORT" "$NGINX_WORKER"
 if [[ $SKIP_STREAMS == 0 ]]; then
+  if (( STREAM_PROCS > 1 )); then
+    stop_pid "$NGINX_PID"
+    start_nginx "$STREAM_PROCS"
+  fi
   run_streams nginx "$NGINX_PORT" "$NGINX_WORKER"
   # nginx's own signs of the fd ceiling (worker_connections = nofile here).
   grep -cE 'Too many open files|worker_connections are not enough' "$NGX/error.log" \
@@ -385,7 +424,7 @@ import json, sys
 cfg = {
   "server": {"listen": "127.0.0.1:$SY_PORT", "max_connections": 12000, "keep_alive_timeout_s": 5,
              "max_keep_alive_requests": 10000, "max_body_bytes": 33554432, "thread_stack_kb": 256,
-             "min_threads": $SY_MIN_THREADS},
+             "min_threads": $SY_MIN_THREADS, "reuse_port": $( (( STREAM_PROCS > 1 )) && echo True || echo False)},
   "admin": {"listen": "127.0.0.1:$SY_ADMIN_PORT"},
   "plugins": {"dirs": ["$PLUGIN_DIR"], "cache_dir": "$TMP/plugin-cache", "poll_interval_ms": 1000,
               "drain_timeout_s": 600},
@@ -417,11 +456,30 @@ EOF
   run_wrk switchyard "$SY_PORT" "$SY_PID"
   run_rate switchyard "$SY_PORT" "$SY_PID" --header "Authorization: Bearer $BENCH_KEY"
   if [[ $SKIP_STREAMS == 0 ]]; then
-    run_streams switchyard "$SY_PORT" "$SY_PID" --header "Authorization: Bearer $BENCH_KEY"
+    # More gateway processes on the same port for the streams (see STREAM_PROCS), each with its
+    # own admin port and call log, as several nodes on one machine would run.
+    SY_PIDS=$SY_PID
+    for i in $(seq 2 "$STREAM_PROCS"); do
+      read -r admin_port <<<"$(free_ports 1)"
+      python3 - "$SYCONF" "$TMP/switchyard-$i.json" "$admin_port" "$TMP/calls-$i.jsonl" <<'EOF'
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+cfg["admin"]["listen"] = "127.0.0.1:" + sys.argv[3]
+cfg["log_sinks"][0]["config"]["path"] = sys.argv[4]
+json.dump(cfg, open(sys.argv[2], "w"), indent=2)
+EOF
+      log "switchyard #$i on 127.0.0.1:$SY_PORT (SO_REUSEPORT), admin $admin_port (CPU $CPU_PROXY)"
+      taskset -c "$CPU_PROXY" "$SWITCHYARD" --config "$TMP/switchyard-$i.json" >"$TMP/switchyard-$i.log" 2>&1 &
+      PIDS+=("$!")
+      SY_PIDS+=",$!"
+      wait_port "$admin_port" "$!" "switchyard #$i" "$TMP/switchyard-$i.log"
+    done
+    run_streams switchyard "$SY_PORT" "$SY_PIDS" --header "Authorization: Bearer $BENCH_KEY"
+    for p in ${SY_PIDS//,/ }; do [[ $p == "$SY_PID" ]] || stop_pid "$p"; done
   fi
   kill -0 "$SY_PID" 2>/dev/null || log "WARNING: switchyard is not running at the end (see $TMP/switchyard.log)"
   # The sink rotates at 100 MiB: count the rotated files too (calls.jsonl.1, .2, ...).
-  [[ -f "$TMP/calls.jsonl" ]] && cat "$TMP"/calls.jsonl* | wc -l >"$RES/calls.count"
+  [[ -f "$TMP/calls.jsonl" ]] && cat "$TMP"/calls*.jsonl* | wc -l >"$RES/calls.count"
   stop_pid "$SY_PID"
   echo "$STOP_RC" >"$RES/switchyard.exit"
   echo "$STOP_SECS" >"$RES/switchyard.exit_secs"

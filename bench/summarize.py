@@ -218,6 +218,10 @@ if any(read(f"st_{n}.txt") for n, _ in st_names):
     out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     notes = []
     for name, label in st_names:
+        procs = int(kv(f"st_{name}.proc").get("procs", "1") or 1)
+        if procs > 1:
+            label = (f"nginx ({procs} workers, reuseport)" if name == "nginx"
+                     else f"{label} ({procs} processes, reuse_port)")
         r = parse_result(read(f"st_{name}.txt"))
         if not r:
             if name == "switchyard" and nginx_only:
@@ -256,6 +260,14 @@ if any(read(f"st_{n}.txt") for n, _ in st_names):
                "(the mock spaces them evenly). events/stream counts `data:` lines before `[DONE]` "
                "(content chunks + the usage chunk).")
     out.append("")
+    split = max(int(kv(f"st_{n}.proc").get("procs", "1") or 1) for n, _ in st_names)
+    if split > 1:
+        out.append(f"The fd limit here is {facts.get('nofile', '?')} and cannot be raised, while a proxy "
+                   "holds ~2 fds per stream (client and upstream side), so each proxy held the streams "
+                   f"in {split} processes sharing its port on the same one core: nginx workers with "
+                   "`reuseport`, gateway processes with `server.reuse_port` (CPU, RSS and threads are "
+                   "their sums).")
+        out.append("")
 
 calls = read("calls.count").strip()
 if calls:

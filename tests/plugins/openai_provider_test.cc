@@ -582,6 +582,35 @@ TEST_F(OpenAiStreamTest, SuppressesOnlyTheUsageOnlyChunk) {
   EXPECT_EQ(out.count(SY_EVENT_USAGE), 1u);
 }
 
+TEST_F(OpenAiStreamTest, ChunksReadWithoutADomMeanWhatTheDomWouldSay) {
+  // Each chunk once as written, once with a \u escape in a value (which the scanner leaves to
+  // nlohmann): both readings must deliver the same chunks and the same usage.
+  const std::vector<std::pair<std::string, bool>> cases = {
+      // {chunk, is it usage-only (suppressed unless the client asked for usage)}
+      {R"({"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":2},"completion_tokens_details":{"reasoning_tokens":1}},"x":"@"})", true},
+      {R"({"choices":[[]],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"x":"@"})", false},
+      {R"({"choices":[],"choices":[{"delta":{}}],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"x":"@"})", false},
+      {R"({"choices":[{"delta":{}}],"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"x":"@"})", true},
+      {R"({"choices":{},"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"x":"@"})", false},
+      {R"({"choices":[],"usage":null,"x":"@"})", false},
+  };
+  for (const auto& [chunk, usage_only] : cases) {
+    for (bool client_asked : {false, true}) {
+      std::vector<FakeOutput> outs(2);
+      for (size_t variant = 0; variant < 2; ++variant) {
+        std::string text = chunk;
+        text.replace(text.find('@'), 1, variant == 0 ? "a" : "\\u0061");
+        auto stream = open(client_asked);
+        ASSERT_EQ(run(*stream, {"data: " + text + "\n\ndata: [DONE]\n\n"}, outs[variant]), SY_OK)
+            << text;
+        EXPECT_EQ(outs[variant].count(SY_EVENT_CHUNK), usage_only && !client_asked ? 0u : 1u)
+            << text;
+      }
+      EXPECT_EQ(outs[0].payloads(SY_EVENT_USAGE), outs[1].payloads(SY_EVENT_USAGE)) << chunk;
+    }
+  }
+}
+
 TEST_F(OpenAiStreamTest, JoinsMultiLineDataAndIgnoresOtherFields) {
   auto stream = open(false);
   FakeOutput out;

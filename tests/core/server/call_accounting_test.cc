@@ -64,6 +64,23 @@ TEST(UsageEstimate, CountsAboutFourCharactersATokenOfWhatTheModelReadsAndWrote) 
   EXPECT_EQ(estimateUsage("\xff\xfe{{", 0).prompt_tokens, 0);
 }
 
+TEST(UsageEstimate, CountsTheSameWhetherTheTextIsScannedOrParsed) {
+  // Plain text takes the scanner; escapes, refused numbers and broken text go to nlohmann,
+  // which counts up to where it stops.
+  EXPECT_EQ(completionChars(R"({"choices":[{"delta":{"content":"héllo"}}]})"), 5u);
+  EXPECT_EQ(completionChars(R"({"choices":[{"delta":{"content":"h\u00e9llo"}}]})"), 5u);
+  EXPECT_EQ(completionChars(
+                R"({"choices":[{"delta":{"content":"ab","tool_calls":[{"function":{"name":"f","arguments":"{}"}}]}}]})"),
+            4u);
+  EXPECT_EQ(completionChars(R"({"content":["ab","cd"],"model":"xyz"})"), 4u);
+  EXPECT_EQ(completionChars(R"({"content":"ab","n":1e999,"reasoning":"cd"})"), 2u);
+  EXPECT_EQ(completionChars(R"({"content":"ab","n":1.5,"reasoning":"cd"})"), 4u);
+  EXPECT_EQ(completionChars(R"({"choices":[{"delta":{"content":"abc"}},{"delta":{"content":"de)"), 3u);
+  EXPECT_EQ(completionChars(R"({"content":"ab"} trailing)"), 2u);
+  EXPECT_EQ(estimateUsage(R"({"model":"e","input":[[1,2],[3]]})", 0).prompt_tokens, 3);
+  EXPECT_EQ(estimateUsage(R"({"model":"e","input":[1,2,3,4,5]})", 0).prompt_tokens, 5);
+}
+
 std::vector<std::string> toolStream() {
   return {
       R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":7,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]})",

@@ -11,6 +11,8 @@
 # the call log's line count. With KEEP_TMP=1 both profiles are kept for
 #   callgrind_annotate --inclusive=yes --threshold=100 --auto=no <tmp>/requests.cg
 # SY_PRELOAD=<lib> runs the gateway with LD_PRELOAD (to compare allocators).
+# STREAM_EVENTS=E makes each request a stream of E events (the mock spaces them
+# STREAM_INTERVAL_MS apart, default 5, so each is its own read) and also prints the cost per event.
 # Needs valgrind, python3, curl. Only 127.0.0.1 is used; every process started is stopped.
 set -euo pipefail
 
@@ -44,7 +46,9 @@ for p in openai apikey jsonl stats; do
   cp "$BUILD_DIR/bin/plugins/libswitchyard_$p.so" "$TMP/plugins/"
 done
 
-"$BUILD_DIR/bin/sy_mock_upstream" --port 0 --quiet >"$TMP/mock.log" 2>&1 &
+STREAM_EVENTS=${STREAM_EVENTS:-0}
+"$BUILD_DIR/bin/sy_mock_upstream" --port 0 --quiet --events "$STREAM_EVENTS" \
+  --interval-ms "${STREAM_INTERVAL_MS:-5}" >"$TMP/mock.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 50); do grep -q listening "$TMP/mock.log" && break; sleep 0.1; done
 MOCK_PORT=$(sed -n 's/.*listening 127.0.0.1:\([0-9]*\).*/\1/p' "$TMP/mock.log")
@@ -75,8 +79,8 @@ print(port)
 
 LOAD_PY='
 import http.client, sys
-port, n, key = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-body = "{\"model\":\"bench-model\",\"messages\":[{\"role\":\"user\",\"content\":\"Say hello.\"}],\"max_tokens\":16}"
+port, n, key, stream = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] != "0"
+body = "{\"model\":\"bench-model\",\"messages\":[{\"role\":\"user\",\"content\":\"Say hello.\"}],\"max_tokens\":16" + (",\"stream\":true}" if stream else "}")
 c = http.client.HTTPConnection("127.0.0.1", port)
 bad = 0
 for _ in range(n):
@@ -110,7 +114,7 @@ run() {
     tail -n 20 "$dir/switchyard.log" >&2
     exit 1
   fi
-  python3 -c "$LOAD_PY" "$port" "$count" "$KEY"
+  python3 -c "$LOAD_PY" "$port" "$count" "$KEY" "$STREAM_EVENTS"
   sleep 1 # lets the sinks' batch interval pass before the stop
   kill -TERM "$pid"
   wait "$pid" || true
@@ -124,3 +128,7 @@ BASE=$TOTAL
 run requests "$N"
 echo "requests=$N call_log_lines=$LINES instructions_per_request=$(((TOTAL - BASE) / N))" \
   "(total $TOTAL, start and stop alone $BASE)"
+if ((STREAM_EVENTS > 0)); then
+  echo "stream_events=$STREAM_EVENTS instructions_per_event=$(((TOTAL - BASE) / (N * STREAM_EVENTS)))" \
+    "(the whole stream's cost spread over its events)"
+fi

@@ -173,7 +173,7 @@ class AzureStream : public sdk::ProviderStream {
     const bool forward = !no_choices || (has_usage && client_wants_usage_);
     if (forward) {
       // Multi-line data would break the core's one-line "data: <json>" framing.
-      if (text.find_first_of("\r\n") == std::string_view::npos) {
+      if (sdk::findLineBreak(text) == std::string_view::npos) {
         out.emit(SY_EVENT_CHUNK, text);
       } else {
         out.emit(SY_EVENT_CHUNK, dumpJson(chunk));

@@ -581,7 +581,7 @@ class OpenAiStream : public sdk::ProviderStream {
     }
     // The common chunk (an object on one line, no error, no estimate to make) is read without
     // a DOM: the ordered_json parse was ~27k instructions an event.
-    if (!usage_policy_.estimate && trimmed.find_first_of("\r\n") == std::string_view::npos) {
+    if (!usage_policy_.estimate && sdk::findLineBreak(trimmed) == std::string_view::npos) {
       AnswerScan scan;
       if (scan.run(trimmed) && !scan.has_error) {
         if (!(scan.has_usage && scan.choices_empty) || client_wants_usage_) {
@@ -614,7 +614,7 @@ class OpenAiStream : public sdk::ProviderStream {
         has_usage && choices != chunk.end() && choices->is_array() && choices->empty();
     if (!usage_only || client_wants_usage_) {
       // Multi-line data would break the core's one-line "data: <json>" framing.
-      if (trimmed.find_first_of("\r\n") == std::string_view::npos) {
+      if (sdk::findLineBreak(trimmed) == std::string_view::npos) {
         out.emit(SY_EVENT_CHUNK, trimmed);
       } else {
         out.emit(SY_EVENT_CHUNK, dumpJson(chunk));

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <switchyard/sdk.hpp>
+#include <switchyard/sse_parser.hpp>
 #include <vector>
 
 // The host defines the output channel; abi.h only declares it. This test is the host here.
@@ -431,6 +432,35 @@ TEST(SdkOutput, NoteDroppedParamHonoursStructSize) {
   sdk::Output(&old).noteDroppedParam("logprobs");
   EXPECT_TRUE(old.dropped.empty());
   sdk::Host::setApi(nullptr);
+}
+
+TEST(SseParser, FindsTheFirstLineBreakOfEitherKind) {
+  EXPECT_EQ(sdk::findLineBreak("abc"), std::string_view::npos);
+  EXPECT_EQ(sdk::findLineBreak(""), std::string_view::npos);
+  EXPECT_EQ(sdk::findLineBreak("ab\ncd\re"), 2u);
+  EXPECT_EQ(sdk::findLineBreak("ab\rcd\ne"), 2u);
+  EXPECT_EQ(sdk::findLineBreak("ab\r\n"), 2u);
+  EXPECT_EQ(sdk::findLineBreak("\nx"), 0u);
+  EXPECT_EQ(sdk::findLineBreak("ab\ncd\re", 3), 5u);
+  EXPECT_EQ(sdk::findLineBreak("ab\ncd", 3), std::string_view::npos);
+  EXPECT_EQ(sdk::findLineBreak("ab", 7), std::string_view::npos);
+}
+
+TEST(SseParser, DispatchesEventsWhateverTheLineEndingsAndSplits) {
+  const std::string text = "data: a\r\n\r\ndata: b\rdata: c\r\r: note\ndata: d\n\n";
+  for (size_t split = 0; split <= text.size(); ++split) {
+    sdk::SseParser parser;
+    std::vector<std::string> events;
+    const auto collect = [&](std::string_view data) {
+      events.emplace_back(data);
+      return true;
+    };
+    ASSERT_EQ(parser.feed(std::string_view(text).substr(0, split), collect),
+              sdk::SseParser::Result::kOk);
+    ASSERT_EQ(parser.feed(std::string_view(text).substr(split), collect),
+              sdk::SseParser::Result::kOk);
+    EXPECT_EQ(events, (std::vector<std::string>{"a", "b\nc", "d"})) << "split at " << split;
+  }
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <ctime>
 #include <mutex>
@@ -582,8 +583,10 @@ class SocketResponseWriter : public HttpResponseWriter {
       return ok_;
     }
     char size_line[24];
-    const int n = snprintf(size_line, sizeof size_line, "%zx\r\n", bytes.size());
-    iovec parts[3] = {{size_line, static_cast<size_t>(n)},
+    char* const end = std::to_chars(size_line, size_line + 20, bytes.size(), 16).ptr;
+    end[0] = '\r';
+    end[1] = '\n';
+    iovec parts[3] = {{size_line, static_cast<size_t>(end + 2 - size_line)},
                       {const_cast<char*>(bytes.data()), bytes.size()},
                       {const_cast<char*>("\r\n"), 2}};
     ok_ = sendAll(fd_, parts, 3, stall_ms_);

@@ -587,11 +587,16 @@ TEST_F(OpenAiStreamTest, ChunksReadWithoutADomMeanWhatTheDomWouldSay) {
   // nlohmann): both readings must deliver the same chunks and the same usage.
   const std::vector<std::pair<std::string, bool>> cases = {
       // {chunk, is it usage-only (suppressed unless the client asked for usage)}
-      {R"({"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":2},"completion_tokens_details":{"reasoning_tokens":1}},"x":"@"})", true},
-      {R"({"choices":[[]],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"x":"@"})", false},
-      {R"({"choices":[],"choices":[{"delta":{}}],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"x":"@"})", false},
-      {R"({"choices":[{"delta":{}}],"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"x":"@"})", true},
-      {R"({"choices":{},"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"x":"@"})", false},
+      {R"({"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":2},"completion_tokens_details":{"reasoning_tokens":1}},"x":"@"})",
+       true},
+      {R"({"choices":[[]],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"x":"@"})",
+       false},
+      {R"({"choices":[],"choices":[{"delta":{}}],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"x":"@"})",
+       false},
+      {R"({"choices":[{"delta":{}}],"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"x":"@"})",
+       true},
+      {R"({"choices":{},"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"x":"@"})",
+       false},
       {R"({"choices":[],"usage":null,"x":"@"})", false},
   };
   for (const auto& [chunk, usage_only] : cases) {

@@ -23,7 +23,8 @@ namespace sdk __attribute__((visibility("hidden"))) {
     const char* begin = s.data() + pos;
     const size_t n = s.size() - pos;
     const void* lf = std::memchr(begin, '\n', n);
-    const size_t before_lf = lf != nullptr ? static_cast<size_t>(static_cast<const char*>(lf) - begin) : n;
+    const size_t before_lf =
+        lf != nullptr ? static_cast<size_t>(static_cast<const char*>(lf) - begin) : n;
     const void* cr = before_lf > 0 ? std::memchr(begin, '\r', before_lf) : nullptr;
     if (cr != nullptr) {
       return pos + static_cast<size_t>(static_cast<const char*>(cr) - begin);

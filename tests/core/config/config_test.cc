@@ -174,7 +174,8 @@ TEST(Config, WorkerNiceDefaultsToFiveAndStaysInRange) {
 TEST(Config, ReusePortIsOffUnlessAskedForAndMustBeABoolean) {
   EXPECT_FALSE(parse("{}").server.reuse_port);
   EXPECT_TRUE(parse(R"({"server": {"reuse_port": true}})").server.reuse_port);
-  EXPECT_NE(errorOf(R"({"server": {"reuse_port": "yes"}})").find("server.reuse_port"), std::string::npos);
+  EXPECT_NE(errorOf(R"({"server": {"reuse_port": "yes"}})").find("server.reuse_port"),
+            std::string::npos);
 }
 
 TEST(Config, DataDirAndDeliveryDefaultsKeepASpoolUnderTheDataDir) {

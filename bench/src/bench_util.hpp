@@ -1,5 +1,6 @@
 /// @file bench_util.hpp
-/// @brief Small helpers shared by the bench tools: flags, clocks, fd limits, socket setup.
+/// @brief Small helpers shared by the bench tools: flags, clocks, fd limits, socket setup,
+///        a chunked-body decoder.
 #pragma once
 
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -193,5 +195,106 @@ inline std::string jsonStringValue(std::string_view json, std::string_view key, 
   }
   return out.empty() ? def : out;
 }
+
+/// Incremental decoder of a chunked HTTP/1.1 response body: size lines, data, the CRLF after
+/// each chunk and trailers may arrive in any split.
+class ChunkedDecoder {
+ public:
+  enum class Status { kMore, kDone, kError };
+
+  /// Feeds `data`, handing decoded bytes to on_data(std::string_view). kDone: the body ended
+  /// and *used is how many bytes of `data` it took (what follows is not the body's); kError:
+  /// error() names the fault.
+  template <class OnData>
+  Status feed(std::string_view data, OnData&& on_data, size_t* used) {
+    size_t i = 0;
+    while (i < data.size()) {
+      switch (state_) {
+        case State::kSize: {
+          const char ch = data[i++];
+          if (ch != '\n') {
+            line_.push_back(ch);
+            if (line_.size() > 1024) return fault("bad_chunk_size");
+            break;
+          }
+          std::string_view size = trim(line_);
+          if (const size_t semi = size.find(';'); semi != std::string_view::npos) {
+            size = trim(size.substr(0, semi));
+          }
+          if (size.empty()) return fault("bad_chunk_size");
+          const std::string digits(size);
+          char* end = nullptr;
+          const unsigned long long len = std::strtoull(digits.c_str(), &end, 16);
+          if (*end != '\0') return fault("bad_chunk_size");
+          line_.clear();
+          remaining_ = len;
+          state_ = len == 0 ? State::kTrailer : State::kData;
+          break;
+        }
+        case State::kData: {
+          const size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, data.size() - i));
+          on_data(data.substr(i, take));
+          i += take;
+          remaining_ -= take;
+          if (remaining_ == 0) {
+            state_ = State::kDataCrlf;
+            line_.clear();
+          }
+          break;
+        }
+        case State::kDataCrlf: {
+          const char ch = data[i++];
+          if (ch == '\r' && line_.empty()) {
+            line_.push_back(ch);
+          } else if (ch == '\n') {
+            line_.clear();
+            state_ = State::kSize;
+          } else {
+            return fault("bad_chunk_framing");
+          }
+          break;
+        }
+        case State::kTrailer: {
+          const char ch = data[i++];
+          if (ch != '\n') {
+            line_.push_back(ch);
+            if (line_.size() > 65536) return fault("bad_chunk_trailer");
+            break;
+          }
+          const bool empty = trim(line_).empty();
+          line_.clear();
+          if (empty) {
+            *used = i;
+            reset();
+            return Status::kDone;
+          }
+          break;
+        }
+      }
+    }
+    return Status::kMore;
+  }
+
+  const char* error() const { return error_; }
+  /// Ready for the next body (and frees what a long line held).
+  void reset() {
+    state_ = State::kSize;
+    std::string().swap(line_);
+    remaining_ = 0;
+  }
+
+ private:
+  enum class State { kSize, kData, kDataCrlf, kTrailer };
+
+  Status fault(const char* why) {
+    error_ = why;
+    return Status::kError;
+  }
+
+  State state_ = State::kSize;
+  std::string line_;  // the size or trailer line being assembled
+  uint64_t remaining_ = 0;
+  const char* error_ = "";
+};
 
 }  // namespace switchyard::bench

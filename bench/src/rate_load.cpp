@@ -93,7 +93,6 @@ class Histogram {
 
 enum class ConnState { kDead, kConnecting, kIdle, kWriting, kReading };
 enum class BodyMode { kNone, kLength, kChunked, kUntilClose };
-enum class ChunkState { kSize, kData, kDataCrlf, kTrailer };
 
 struct Conn {
   int fd = -1;
@@ -114,8 +113,7 @@ struct Conn {
   int status = 0;
   BodyMode mode = BodyMode::kNone;
   uint64_t remaining = 0;
-  ChunkState cstate = ChunkState::kSize;
-  std::string line;
+  ChunkedDecoder chunked;
   bool close_after = false;
 };
 
@@ -363,7 +361,7 @@ class RateLoad {
     c.state = ConnState::kDead;
     c.want_out = false;
     c.head.clear();
-    c.line.clear();
+    c.chunked.reset();
     c.in_body = false;
   }
 
@@ -577,8 +575,7 @@ class RateLoad {
     }
     if (http10 && !keep_alive_header) c.close_after = true;
     c.remaining = 0;
-    c.cstate = ChunkState::kSize;
-    c.line.clear();
+    c.chunked.reset();
     if (status == 204 || status == 304 || (status >= 100 && status < 200)) {
       c.mode = BodyMode::kNone;
     } else if (chunked) {
@@ -612,68 +609,16 @@ class RateLoad {
       if (c.remaining > 0) return true;
       return finishBody(idx, data.substr(take), now);
     }
-    size_t i = 0;
-    while (i < data.size()) {
-      switch (c.cstate) {
-        case ChunkState::kSize: {
-          char ch = data[i++];
-          if (ch != '\n') {
-            c.line.push_back(ch);
-            if (c.line.size() > 1024) return fail(idx, "bad_chunk_size");
-            break;
-          }
-          std::string_view sz = trim(c.line);
-          if (size_t semi = sz.find(';'); semi != std::string_view::npos) {
-            sz = trim(sz.substr(0, semi));
-          }
-          if (sz.empty()) return fail(idx, "bad_chunk_size");
-          std::string s(sz);
-          char* end = nullptr;
-          unsigned long long len = std::strtoull(s.c_str(), &end, 16);
-          if (*end != '\0') return fail(idx, "bad_chunk_size");
-          c.line.clear();
-          c.remaining = len;
-          c.cstate = len == 0 ? ChunkState::kTrailer : ChunkState::kData;
-          break;
-        }
-        case ChunkState::kData: {
-          size_t take = static_cast<size_t>(std::min<uint64_t>(c.remaining, data.size() - i));
-          sampleErrorBody(c, data.substr(i, take));
-          i += take;
-          c.remaining -= take;
-          if (c.remaining == 0) {
-            c.cstate = ChunkState::kDataCrlf;
-            c.line.clear();
-          }
-          break;
-        }
-        case ChunkState::kDataCrlf: {
-          char ch = data[i++];
-          if (ch == '\r' && c.line.empty()) {
-            c.line.push_back(ch);
-          } else if (ch == '\n') {
-            c.line.clear();
-            c.cstate = ChunkState::kSize;
-          } else {
-            return fail(idx, "bad_chunk_framing");
-          }
-          break;
-        }
-        case ChunkState::kTrailer: {
-          char ch = data[i++];
-          if (ch != '\n') {
-            c.line.push_back(ch);
-            if (c.line.size() > 65536) return fail(idx, "bad_chunk_trailer");
-            break;
-          }
-          bool empty = trim(c.line).empty();
-          c.line.clear();
-          if (empty) return finishBody(idx, data.substr(i), now);
-          break;
-        }
-      }
+    size_t used = 0;
+    switch (c.chunked.feed(data, [&](std::string_view d) { sampleErrorBody(c, d); }, &used)) {
+      case ChunkedDecoder::Status::kMore:
+        return true;
+      case ChunkedDecoder::Status::kError:
+        return fail(idx, c.chunked.error());
+      case ChunkedDecoder::Status::kDone:
+        break;
     }
-    return true;
+    return finishBody(idx, data.substr(used), now);
   }
 
   bool fail(uint32_t idx, const char* why) {

@@ -26,7 +26,6 @@ void onSignal(int) {
 
 enum class State { kConnecting, kWriting, kHead, kBody, kFinished };
 enum class BodyMode { kChunked, kLength, kUntilClose };
-enum class ChunkState { kSize, kData, kDataCrlf, kTrailer, kEnd };
 
 struct Client {
   int fd = -1;
@@ -42,9 +41,8 @@ struct Client {
   std::string head;
   int status = 0;
   BodyMode mode = BodyMode::kUntilClose;
-  size_t remaining = 0;  // content-length left, or bytes left in the current chunk
-  ChunkState cstate = ChunkState::kSize;
-  std::string line;      // chunk-size / trailer line being assembled
+  size_t remaining = 0;  // content-length left
+  ChunkedDecoder chunked;
   std::string sse_line;  // SSE line being assembled from decoded body bytes
   std::string error_body;
   int events = 0;
@@ -203,7 +201,7 @@ class LoadClient {
     c.state = State::kFinished;
     ++finished_;
     std::string().swap(c.head);
-    std::string().swap(c.line);
+    c.chunked.reset();
     std::string().swap(c.sse_line);
   }
 
@@ -393,72 +391,18 @@ class LoadClient {
       }
       return true;
     }
-    size_t i = 0;
-    while (i < data.size()) {
-      switch (c.cstate) {
-        case ChunkState::kSize: {
-          char ch = data[i++];
-          if (ch != '\n') {
-            c.line.push_back(ch);
-            if (c.line.size() > 1024) return protocolError(c, "bad_chunk_size");
-            break;
-          }
-          std::string_view sz = trim(c.line);
-          if (size_t semi = sz.find(';'); semi != std::string_view::npos)
-            sz = trim(sz.substr(0, semi));
-          if (sz.empty()) return protocolError(c, "bad_chunk_size");
-          char* end = nullptr;
-          std::string s(sz);
-          unsigned long long len = std::strtoull(s.c_str(), &end, 16);
-          if (*end != '\0') return protocolError(c, "bad_chunk_size");
-          c.line.clear();
-          c.remaining = len;
-          c.cstate = len == 0 ? ChunkState::kTrailer : ChunkState::kData;
-          break;
-        }
-        case ChunkState::kData: {
-          size_t take = std::min(c.remaining, data.size() - i);
-          onDecoded(c, data.substr(i, take));
-          i += take;
-          c.remaining -= take;
-          if (c.remaining == 0) {
-            c.cstate = ChunkState::kDataCrlf;
-            c.line.clear();
-          }
-          break;
-        }
-        case ChunkState::kDataCrlf: {
-          char ch = data[i++];
-          if (ch == '\r' && c.line.empty()) {
-            c.line.push_back(ch);
-          } else if (ch == '\n') {
-            c.line.clear();
-            c.cstate = ChunkState::kSize;
-          } else {
-            return protocolError(c, "bad_chunk_framing");
-          }
-          break;
-        }
-        case ChunkState::kTrailer: {
-          char ch = data[i++];
-          if (ch != '\n') {
-            c.line.push_back(ch);
-            break;
-          }
-          bool empty = trim(c.line).empty();
-          c.line.clear();
-          if (empty) {
-            flushSseLine(c);
-            bodyComplete(c);
-            return false;
-          }
-          break;
-        }
-        case ChunkState::kEnd:
-          return true;
-      }
+    size_t used = 0;
+    switch (c.chunked.feed(data, [&](std::string_view d) { onDecoded(c, d); }, &used)) {
+      case ChunkedDecoder::Status::kMore:
+        return true;
+      case ChunkedDecoder::Status::kError:
+        return protocolError(c, c.chunked.error());
+      case ChunkedDecoder::Status::kDone:
+        break;
     }
-    return true;
+    flushSseLine(c);
+    bodyComplete(c);
+    return false;
   }
 
   bool protocolError(Client& c, const char* why) {
